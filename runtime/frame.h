@@ -1,0 +1,170 @@
+// Ferry wire format v1: the frame header and the payloads of control frames.
+//
+// Overview: every byte Ferry puts on a transport is a frame: a fixed 16-byte header in
+// network byte order followed by `payload_length` bytes of payload. docs/wire-format.md
+// describes every field and gives the grammar; this header is the code that it describes.
+//
+//   offset size field
+//   0      2    magic            0x4652 ("FR")
+//   2      1    version          1
+//   3      1    type             FrameType
+//   4      1    flags            per type, see below
+//   5      3    reserved         must be zero
+//   8      4    call_id          0 for connection frames, non-zero for call frames
+//   12     4    payload_length   bytes that follow the header
+//
+// Example:
+//   ferry::FrameHeader h{ferry::FrameType::kMessage, ferry::kFlagEndOfStream, 7, 64};
+//   char bytes[ferry::kFrameHeaderSize];
+//   h.Serialize(bytes);
+//   absl::StatusOr<ferry::FrameHeader> back = ferry::FrameHeader::Parse(
+//       absl::string_view(bytes, sizeof(bytes)), /*max_payload=*/4 << 20);
+#ifndef FERRY_RUNTIME_FRAME_H_
+#define FERRY_RUNTIME_FRAME_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace ferry {
+
+inline constexpr uint16_t kFrameMagic = 0x4652;  // "FR"
+inline constexpr uint8_t kWireVersion = 1;
+inline constexpr size_t kFrameHeaderSize = 16;
+
+// The default largest message, each way (gRPC's default).
+inline constexpr uint32_t kDefaultMaxMessageSize = 4u << 20;
+// The largest call-start or call-end payload (path + metadata, or status + trailers).
+inline constexpr uint32_t kMaxControlPayload = 64u << 10;
+
+enum class FrameType : uint8_t {
+  // Connection frames (call_id == 0).
+  kHello = 1,   // version and limits; each side sends one first. Payload: HelloPayload.
+  kPing = 2,    // 8 opaque bytes, echoed back with kFlagAck.
+  kGoAway = 3,  // sender accepts no calls above last_call_id. Payload: GoAwayPayload.
+  // Call frames (call_id != 0).
+  kCallStart = 4,  // client opens a call. Payload: CallStartPayload.
+  kMessage = 5,    // one serialized message. kFlagEndOfStream: sender half-closes after it.
+  kHalfClose = 6,  // sender will send no more messages on this call. Empty payload.
+  kCallEnd = 7,    // server ends the call. Payload: CallEndPayload.
+  kCancel = 8,     // client abandons the call. Empty payload.
+};
+inline constexpr uint8_t kMaxFrameType = 8;
+
+// Flags. Unknown flag bits are rejected, so later versions can give them meaning.
+inline constexpr uint8_t kFlagEndOfStream = 0x01;  // kMessage
+inline constexpr uint8_t kFlagAck = 0x01;          // kHello (reply), kPing (reply)
+
+// True for frame types whose call_id must be zero.
+constexpr bool IsConnectionFrame(FrameType t) {
+  return t == FrameType::kHello || t == FrameType::kPing || t == FrameType::kGoAway;
+}
+
+absl::string_view FrameTypeName(FrameType t);
+
+// A frame header as a value. Parse validates everything a header alone can tell.
+struct FrameHeader {
+  FrameType type = FrameType::kMessage;
+  uint8_t flags = 0;
+  uint32_t call_id = 0;
+  uint32_t payload_length = 0;
+
+  // Parses the first kFrameHeaderSize bytes of `bytes`. Checks magic, version, type,
+  // flags, reserved bytes and call id before the length, and the length against
+  // `max_payload` before the caller allocates anything. Errors:
+  //   fewer than 16 bytes                 -> INVALID_ARGUMENT ("truncated")
+  //   bad magic / type / flags / reserved / call id for the type -> INVALID_ARGUMENT
+  //   other version                       -> FAILED_PRECONDITION
+  //   payload_length > max_payload        -> RESOURCE_EXHAUSTED
+  static absl::StatusOr<FrameHeader> Parse(absl::string_view bytes, uint32_t max_payload);
+
+  // Writes exactly kFrameHeaderSize bytes to `out`.
+  void Serialize(char* out) const;
+  std::string Serialize() const;
+
+  friend bool operator==(const FrameHeader& a, const FrameHeader& b) {
+    return a.type == b.type && a.flags == b.flags && a.call_id == b.call_id &&
+           a.payload_length == b.payload_length;
+  }
+};
+
+// A received frame. `payload` points into the connection's buffer and stays valid until
+// the next Receive() or Close() on that connection.
+struct Frame {
+  FrameHeader header;
+  absl::string_view payload;
+};
+
+// A frame to send: the header's payload_length must equal payload.size(). `payload` is
+// borrowed for the duration of the Send() call only.
+struct OutFrame {
+  FrameHeader header;
+  absl::string_view payload;
+};
+
+inline OutFrame MakeFrame(FrameType type, uint8_t flags, uint32_t call_id,
+                          absl::string_view payload) {
+  return OutFrame{FrameHeader{type, flags, call_id, static_cast<uint32_t>(payload.size())},
+                  payload};
+}
+
+// Metadata: ordered key/value pairs; a key may repeat. Keys follow gRPC's rules
+// (lowercase letters, digits, '-', '_', '.'; keys ending in "-bin" carry binary values).
+using Metadata = std::vector<std::pair<std::string, std::string>>;
+
+// Returns INVALID_ARGUMENT if a key breaks gRPC's metadata key rules.
+absl::Status ValidateMetadata(const Metadata& md);
+
+// ---- Control payloads -----------------------------------------------------------------
+// Each Encode appends to `out` (so a caller can reuse one buffer); each Decode rejects
+// truncated input, trailing bytes and oversized lengths with INVALID_ARGUMENT.
+
+struct HelloPayload {
+  uint32_t max_message_size = kDefaultMaxMessageSize;  // largest message the sender accepts
+};
+void EncodeHello(const HelloPayload& p, std::string* out);
+absl::StatusOr<HelloPayload> DecodeHello(absl::string_view payload);
+
+// The remaining deadline budget travels as microseconds; kNoDeadline means none. A budget
+// is converted to an absolute absl::Time once, on receipt.
+inline constexpr int64_t kNoDeadline = -1;
+int64_t DeadlineToBudgetMicros(absl::Time deadline, absl::Time now);
+absl::Time BudgetMicrosToDeadline(int64_t budget_us, absl::Time now);
+
+struct CallStartView {
+  absl::string_view method;  // "/package.Service/Method"
+  int64_t budget_us = kNoDeadline;
+  // Metadata pairs as views into the payload.
+  std::vector<std::pair<absl::string_view, absl::string_view>> metadata;
+};
+void EncodeCallStart(absl::string_view method, int64_t budget_us, const Metadata& md,
+                     std::string* out);
+// Decodes into `view` (reusing its vector's capacity). Views point into `payload`.
+absl::Status DecodeCallStart(absl::string_view payload, CallStartView* view);
+
+struct CallEndView {
+  absl::StatusCode code = absl::StatusCode::kOk;
+  absl::string_view message;
+  std::vector<std::pair<absl::string_view, absl::string_view>> trailers;
+};
+void EncodeCallEnd(const absl::Status& status, const Metadata& trailers, std::string* out);
+absl::Status DecodeCallEnd(absl::string_view payload, CallEndView* view);
+
+struct GoAwayPayload {
+  uint32_t last_call_id = 0;
+  absl::StatusCode code = absl::StatusCode::kUnavailable;
+  std::string message;
+};
+void EncodeGoAway(const GoAwayPayload& p, std::string* out);
+absl::StatusOr<GoAwayPayload> DecodeGoAway(absl::string_view payload);
+
+}  // namespace ferry
+
+#endif  // FERRY_RUNTIME_FRAME_H_

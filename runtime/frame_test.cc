@@ -1,0 +1,175 @@
+#include "runtime/frame.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace ferry {
+namespace {
+
+constexpr uint32_t kMax = 4u << 20;
+
+std::string Bytes(const FrameHeader& h) { return h.Serialize(); }
+
+TEST(FrameHeader, RoundTripsEveryType) {
+  for (uint8_t t = 1; t <= kMaxFrameType; ++t) {
+    FrameHeader h;
+    h.type = static_cast<FrameType>(t);
+    h.call_id = IsConnectionFrame(h.type) ? 0 : 0xdeadbeef;
+    h.flags = (h.type == FrameType::kMessage || h.type == FrameType::kPing) ? 1 : 0;
+    h.payload_length = 1234;
+    const std::string b = Bytes(h);
+    ASSERT_EQ(b.size(), kFrameHeaderSize);
+    absl::StatusOr<FrameHeader> back = FrameHeader::Parse(b, kMax);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(*back, h);
+    EXPECT_EQ(back->Serialize(), b);
+  }
+}
+
+TEST(FrameHeader, IsBigEndianOnTheWire) {
+  FrameHeader h{FrameType::kMessage, kFlagEndOfStream, 0x01020304, 0x0a0b0c0d};
+  const std::string b = Bytes(h);
+  EXPECT_EQ(b, std::string("\x46\x52\x01\x05\x01\x00\x00\x00\x01\x02\x03\x04\x0a\x0b\x0c\x0d", 16));
+}
+
+TEST(FrameHeader, PayloadAtTheLimitIsAccepted) {
+  FrameHeader h{FrameType::kMessage, 0, 1, kMax};
+  EXPECT_TRUE(FrameHeader::Parse(Bytes(h), kMax).ok());
+}
+
+TEST(FrameHeader, RejectsTruncated) {
+  const std::string b = Bytes(FrameHeader{FrameType::kMessage, 0, 1, 3});
+  for (size_t n = 0; n < kFrameHeaderSize; ++n) {
+    EXPECT_EQ(FrameHeader::Parse(b.substr(0, n), kMax).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << n;
+  }
+}
+
+TEST(FrameHeader, RejectsBadMagic) {
+  std::string b = Bytes(FrameHeader{FrameType::kMessage, 0, 1, 3});
+  b[0] = 'X';
+  EXPECT_EQ(FrameHeader::Parse(b, kMax).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(FrameHeader, RejectsOtherVersion) {
+  std::string b = Bytes(FrameHeader{FrameType::kMessage, 0, 1, 3});
+  b[2] = 2;
+  EXPECT_EQ(FrameHeader::Parse(b, kMax).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(FrameHeader, RejectsUnknownType) {
+  std::string b = Bytes(FrameHeader{FrameType::kMessage, 0, 1, 3});
+  for (int t : {0, 9, 255}) {
+    b[3] = static_cast<char>(t);
+    EXPECT_EQ(FrameHeader::Parse(b, kMax).status().code(), absl::StatusCode::kInvalidArgument)
+        << t;
+  }
+}
+
+TEST(FrameHeader, RejectsUnknownFlagsAndReservedBytes) {
+  std::string b = Bytes(FrameHeader{FrameType::kCallStart, 0, 1, 3});
+  b[4] = 1;  // no flags are defined for CALL_START
+  EXPECT_EQ(FrameHeader::Parse(b, kMax).status().code(), absl::StatusCode::kInvalidArgument);
+  b[4] = 0;
+  b[6] = 1;
+  EXPECT_EQ(FrameHeader::Parse(b, kMax).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(FrameHeader, RejectsCallIdOnWrongKindOfFrame) {
+  EXPECT_EQ(FrameHeader::Parse(Bytes(FrameHeader{FrameType::kPing, 0, 5, 8}), kMax).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      FrameHeader::Parse(Bytes(FrameHeader{FrameType::kMessage, 0, 0, 8}), kMax).status().code(),
+      absl::StatusCode::kInvalidArgument);
+}
+
+TEST(FrameHeader, RejectsOversizeLengthBeforeAnythingElse) {
+  FrameHeader h{FrameType::kMessage, 0, 1, 0xffffffffu};
+  EXPECT_EQ(FrameHeader::Parse(Bytes(h), kMax).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  h.payload_length = kMax + 1;
+  EXPECT_EQ(FrameHeader::Parse(Bytes(h), kMax).status().code(),
+            absl::StatusCode::kResourceExhausted);
+}
+
+TEST(CallStart, RoundTrips) {
+  std::string buf;
+  Metadata md = {{"x-id", "42"}, {"trace-bin", std::string("\0\1", 2)}, {"x-id", "43"}};
+  EncodeCallStart("/pkg.Svc/Get", 1500, md, &buf);
+  CallStartView v;
+  ASSERT_TRUE(DecodeCallStart(buf, &v).ok());
+  EXPECT_EQ(v.method, "/pkg.Svc/Get");
+  EXPECT_EQ(v.budget_us, 1500);
+  ASSERT_EQ(v.metadata.size(), 3u);
+  EXPECT_EQ(v.metadata[1].first, "trace-bin");
+  EXPECT_EQ(v.metadata[1].second, std::string("\0\1", 2));
+  EXPECT_EQ(v.metadata[2].second, "43");
+}
+
+TEST(CallStart, RejectsEveryTruncationAndTrailingBytes) {
+  std::string buf;
+  EncodeCallStart("/a.B/C", kNoDeadline, {{"k", "v"}}, &buf);
+  CallStartView v;
+  for (size_t n = 0; n < buf.size(); ++n) {
+    EXPECT_EQ(DecodeCallStart(buf.substr(0, n), &v).code(), absl::StatusCode::kInvalidArgument)
+        << n;
+  }
+  EXPECT_EQ(DecodeCallStart(buf + "x", &v).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(CallEnd, RoundTripsStatusAndTrailers) {
+  std::string buf;
+  EncodeCallEnd(absl::NotFoundError("no key \"a\""), {{"retry", "no"}}, &buf);
+  CallEndView v;
+  ASSERT_TRUE(DecodeCallEnd(buf, &v).ok());
+  EXPECT_EQ(v.code, absl::StatusCode::kNotFound);
+  EXPECT_EQ(v.message, "no key \"a\"");
+  ASSERT_EQ(v.trailers.size(), 1u);
+  EXPECT_EQ(v.trailers[0].first, "retry");
+}
+
+TEST(CallEnd, RejectsUnknownCode) {
+  std::string buf;
+  EncodeCallEnd(absl::OkStatus(), {}, &buf);
+  buf[3] = 17;
+  CallEndView v;
+  EXPECT_EQ(DecodeCallEnd(buf, &v).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(HelloAndGoAway, RoundTrip) {
+  std::string buf;
+  EncodeHello(HelloPayload{123456}, &buf);
+  absl::StatusOr<HelloPayload> h = DecodeHello(buf);
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->max_message_size, 123456u);
+  EXPECT_FALSE(DecodeHello(buf.substr(0, 3)).ok());
+
+  buf.clear();
+  EncodeGoAway(GoAwayPayload{77, absl::StatusCode::kUnavailable, "shutting down"}, &buf);
+  absl::StatusOr<GoAwayPayload> g = DecodeGoAway(buf);
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(g->last_call_id, 77u);
+  EXPECT_EQ(g->message, "shutting down");
+}
+
+TEST(Deadline, BudgetConvertsOnceAndSaturates) {
+  const absl::Time now = absl::FromUnixSeconds(1000);
+  EXPECT_EQ(DeadlineToBudgetMicros(absl::InfiniteFuture(), now), kNoDeadline);
+  EXPECT_EQ(DeadlineToBudgetMicros(now - absl::Seconds(1), now), 0);
+  EXPECT_EQ(DeadlineToBudgetMicros(now + absl::Milliseconds(3), now), 3000);
+  EXPECT_EQ(DeadlineToBudgetMicros(now + absl::Nanoseconds(1), now), 1);
+  EXPECT_EQ(BudgetMicrosToDeadline(kNoDeadline, now), absl::InfiniteFuture());
+  EXPECT_EQ(BudgetMicrosToDeadline(2500, now), now + absl::Microseconds(2500));
+}
+
+TEST(Metadata, ValidatesKeys) {
+  EXPECT_TRUE(ValidateMetadata({{"x-a.b_c-bin", "\xff"}}).ok());
+  EXPECT_EQ(ValidateMetadata({{"X-Upper", "v"}}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateMetadata({{"", "v"}}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateMetadata({{":path", "v"}}).code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace ferry

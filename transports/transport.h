@@ -1,0 +1,153 @@
+// The transport seam: how Ferry moves whole frames between two processes.
+//
+// Overview: a Transport turns an address into a Listener (server side) or a Connection
+// (client side). A Connection sends and receives whole frames (see runtime/frame.h) with
+// a deadline. Every mechanism (Unix socket, TCP, shared memory, message queues, pipes,
+// UDP) implements these three small classes; byte-stream mechanisms share one framer
+// (transports/stream), message mechanisms implement Connection directly.
+// Mechanism-specific knobs belong in that transport's own Options struct (given to its
+// constructor, or parsed from the address's "?key=value" options), never here.
+//
+// Addresses are "scheme:rest", e.g. "unix:/tmp/ferry.sock", "tcp://127.0.0.1:5000",
+// "tcp://[::1]:0", "shm://bench?backing=memfd". The scheme picks the Transport from a
+// TransportRegistry, which main() or a factory builds explicitly (no static registrars).
+//
+// Example:
+//   ferry::TransportRegistry registry;
+//   registry.Register(std::make_unique<ferry::UdsTransport>());
+//   absl::StatusOr<ferry::Address> addr = ferry::Address::Parse("unix:/tmp/s.sock");
+//   auto listener = registry.Find("unix")->Listen(*addr, ferry::ConnectionLimits{});
+#ifndef FERRY_TRANSPORTS_TRANSPORT_H_
+#define FERRY_TRANSPORTS_TRANSPORT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "runtime/frame.h"
+
+namespace ferry {
+
+// A parsed address. "tcp://[::1]:80?nodelay=1" -> scheme "tcp", target "[::1]:80",
+// options {nodelay: 1}. "unix:/p" -> scheme "unix", target "/p". The "//" after the
+// colon is optional and dropped.
+struct Address {
+  std::string scheme;
+  std::string target;
+  std::vector<std::pair<std::string, std::string>> options;
+  bool slashes = false;  // written as "scheme://target"; kept by ToString()
+
+  // INVALID_ARGUMENT for a missing scheme, an empty target or a malformed option list.
+  static absl::StatusOr<Address> Parse(absl::string_view address);
+  // Returns the option's value or nullptr.
+  const std::string* Option(absl::string_view key) const;
+  // INVALID_ARGUMENT naming the first option not in `known`.
+  absl::Status CheckOptions(absl::Span<const absl::string_view> known) const;
+  std::string ToString() const;
+};
+
+// Limits every connection enforces, whatever the mechanism.
+struct ConnectionLimits {
+  // The largest frame payload this side will receive. A peer frame above it is a protocol
+  // violation: Receive() returns RESOURCE_EXHAUSTED and the connection is broken.
+  uint32_t max_frame_payload = kDefaultMaxMessageSize;
+};
+
+// One end of an established connection.
+//
+// Threading: Send() may be called from several threads at once; the frames of one Send()
+// call are delivered contiguously and in order. Receive() is called by one thread at a
+// time (the caller serialises). Close() may be called from any thread, at any time, any
+// number of times.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+
+  // Sends `frames` in order, as one unit. Payloads are borrowed only during the call.
+  // Blocks while the mechanism is full, until `deadline`. Errors: UNAVAILABLE (peer gone
+  // or connection closed), DEADLINE_EXCEEDED (nothing or part sent; a partial send breaks
+  // the connection, which is then closed), RESOURCE_EXHAUSTED (a frame is larger than the
+  // mechanism can ever carry).
+  virtual absl::Status Send(absl::Span<const OutFrame> frames, absl::Time deadline) = 0;
+
+  // Returns the next frame. Its payload view stays valid until the next Receive() or
+  // Close(). Errors: DEADLINE_EXCEEDED (no complete frame by `deadline`; the connection
+  // stays usable and a partly received frame is kept), UNAVAILABLE (peer closed or
+  // connection closed, also wakes a blocked Receive after Close()), INVALID_ARGUMENT /
+  // FAILED_PRECONDITION / RESOURCE_EXHAUSTED (malformed or oversized frame: the
+  // connection is unusable afterwards and the caller should Close() it).
+  virtual absl::StatusOr<Frame> Receive(absl::Time deadline) = 0;
+
+  // Idempotent. Releases the mechanism's resources, wakes blocked calls on both sides
+  // (the peer sees UNAVAILABLE). Safe to call concurrently with Send()/Receive().
+  virtual void Close() = 0;
+
+  // Who is on the other end, for logs and ServerContext::peer(), e.g.
+  // "unix:/tmp/s.sock pid=123 uid=1000" or "tcp://127.0.0.1:52112".
+  virtual std::string PeerDescription() const = 0;
+};
+
+// A bound, listening endpoint.
+class Listener {
+ public:
+  virtual ~Listener() = default;
+
+  // Blocks until a peer connects. After Close() (from any thread) returns UNAVAILABLE.
+  // Failures that concern one peer only (it hung up during set-up) are not returned; the
+  // listener keeps waiting for the next peer.
+  virtual absl::StatusOr<std::unique_ptr<Connection>> Accept() = 0;
+
+  // Idempotent. Stops listening, wakes a blocked Accept(), removes anything the listener
+  // created in the file system (socket file, FIFO, queue name).
+  virtual void Close() = 0;
+
+  // The bound address in canonical form, with port 0 resolved: "tcp://127.0.0.1:40123".
+  virtual std::string address() const = 0;
+};
+
+// A mechanism. Implementations are stateless or internally synchronised: Listen() and
+// Connect() may be called from any thread.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+
+  // The address scheme this transport serves ("unix", "tcp", ...).
+  virtual absl::string_view scheme() const = 0;
+
+  // Errors: INVALID_ARGUMENT (bad address or option), ALREADY_EXISTS (address in use by a
+  // live listener), PERMISSION_DENIED, RESOURCE_EXHAUSTED.
+  virtual absl::StatusOr<std::unique_ptr<Listener>> Listen(const Address& address,
+                                                           const ConnectionLimits& limits) = 0;
+
+  // Errors: UNAVAILABLE (nobody listening, refused), DEADLINE_EXCEEDED, INVALID_ARGUMENT.
+  virtual absl::StatusOr<std::unique_ptr<Connection>> Connect(const Address& address,
+                                                              const ConnectionLimits& limits,
+                                                              absl::Time deadline) = 0;
+};
+
+// Maps schemes to transports. Built once (by main() or a factory such as
+// ferry::DefaultTransports()), then shared read-only: Find() is thread-safe once
+// registration is over.
+class TransportRegistry {
+ public:
+  // ALREADY_EXISTS if the scheme is taken.
+  absl::Status Register(std::unique_ptr<Transport> transport);
+  // nullptr if no transport serves `scheme`.
+  Transport* Find(absl::string_view scheme) const;
+  std::vector<std::string> schemes() const;
+
+ private:
+  absl::flat_hash_map<std::string, std::unique_ptr<Transport>> transports_;
+};
+
+}  // namespace ferry
+
+#endif  // FERRY_TRANSPORTS_TRANSPORT_H_
