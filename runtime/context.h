@@ -18,6 +18,8 @@
 #define FERRY_RUNTIME_CONTEXT_H_
 
 #include <atomic>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,10 +35,11 @@
 namespace ferry {
 
 namespace internal {
-// Implemented by the channel for a call in flight, so ClientContext::Cancel() can end it.
+// Implemented by the channel's connection, so ClientContext::Cancel() can end a call in
+// flight. CancelCall of a call that already completed does nothing.
 class CallCanceller {
  public:
-  virtual void CancelCall() = 0;
+  virtual void CancelCall(uint32_t call_id) = 0;
 
  protected:
   ~CallCanceller() = default;
@@ -79,11 +82,12 @@ class ClientContext {
   bool IsCancelled() const { return cancelled_.load(std::memory_order_acquire); }
 
  private:
-  friend class Channel;
-  friend class ClientCall;
+  friend class ClientConnection;
 
-  // Called by the channel around a call: Bind returns false if already cancelled.
-  bool Bind(internal::CallCanceller* call);
+  // Called by the channel around a call: Bind returns false if already cancelled. The
+  // context keeps `owner` alive while bound, so Cancel() never reaches a dead object and
+  // never calls it with mu_ held (the owner takes its own lock, then may Unbind).
+  bool Bind(std::shared_ptr<internal::CallCanceller> owner, uint32_t call_id);
   void Unbind();
 
   absl::Time deadline_ = absl::InfiniteFuture();
@@ -91,7 +95,8 @@ class ClientContext {
   Metadata trailers_;
   std::atomic<bool> cancelled_{false};
   absl::Mutex mu_;
-  internal::CallCanceller* call_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::shared_ptr<internal::CallCanceller> owner_ ABSL_GUARDED_BY(mu_);
+  uint32_t call_id_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // What a handler knows about its call. Owned by the server; valid for the duration of the

@@ -1,0 +1,584 @@
+#include "runtime/client_connection.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace ferry {
+namespace {
+
+constexpr absl::string_view kRetryPayload = "ferry.runtime/retry-on-new-connection";
+
+// A connection nobody has read from for this long may have lost its peer silently (the
+// server died while we were idle). Before reusing it, a non-blocking read checks for
+// EOF; back-to-back calls never pay for the check.
+constexpr absl::Duration kIdleCheckAfter = absl::Milliseconds(50);
+
+// How long control frames (CANCEL, PING acks) may wait for buffer space.
+constexpr absl::Duration kControlSendTimeout = absl::Seconds(1);
+
+absl::Status RetryStatus(absl::string_view why) {
+  absl::Status s = absl::UnavailableError(why);
+  s.SetPayload(kRetryPayload, absl::Cord("1"));
+  return s;
+}
+
+absl::Status Annotate(const absl::Status& s, absl::string_view prefix) {
+  return absl::Status(s.code(), absl::StrCat(prefix, s.message()));
+}
+
+// Per-thread scratch for serializing requests, so steady-state calls do not allocate.
+std::string& ScratchRequest() {
+  thread_local std::string buf;
+  return buf;
+}
+std::string& ScratchStart() {
+  thread_local std::string buf;
+  return buf;
+}
+
+}  // namespace
+
+struct ClientConnection::PendingCall {
+  uint32_t id = 0;
+  ClientContext* ctx = nullptr;
+  google::protobuf::MessageLite* response = nullptr;
+  absl::Time deadline = absl::InfiniteFuture();
+  bool got_message = false;
+  bool done = false;
+  absl::Status status;
+  // Sync calls: the caller waits on cv (with mu_) for done or for the reader role.
+  absl::CondVar cv;
+  // Async calls only.
+  bool is_async = false;
+  absl::AnyInvocable<void(absl::Status) &&> callback;
+  std::shared_ptr<ClientConnection> keep_alive;
+};
+
+// Work that must happen after mu_ is released: async callbacks, CANCEL frames, PING acks.
+class ClientConnection::Completions {
+ public:
+  void AddAsync(PendingCall* c) { async_.push_back(c); }
+  void AddCancel(uint32_t id) { cancels_.push_back(id); }
+  void AddPingAck(absl::string_view payload) { ping_acks_.emplace_back(payload); }
+  bool empty() const { return async_.empty() && cancels_.empty() && ping_acks_.empty(); }
+
+  void Run(ClientConnection* conn) {
+    for (uint32_t id : cancels_) conn->SendControl(FrameType::kCancel, 0, id, {});
+    cancels_.clear();
+    for (const std::string& p : ping_acks_) conn->SendControl(FrameType::kPing, kFlagAck, 0, p);
+    ping_acks_.clear();
+    // Callbacks last: one of them may drop the last reference to another connection.
+    absl::InlinedVector<PendingCall*, 4> calls;
+    calls.swap(async_);
+    for (PendingCall* c : calls) {
+      c->ctx->Unbind();
+      auto callback = std::move(c->callback);
+      absl::Status status = std::move(c->status);
+      delete c;
+      std::move(callback)(std::move(status));
+    }
+  }
+
+ private:
+  absl::InlinedVector<PendingCall*, 4> async_;
+  absl::InlinedVector<uint32_t, 4> cancels_;
+  std::vector<std::string> ping_acks_;
+};
+
+bool ClientConnection::IsRetryOnNewConnection(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kUnavailable && s.GetPayload(kRetryPayload).has_value();
+}
+
+absl::StatusOr<std::shared_ptr<ClientConnection>> ClientConnection::Connect(
+    Transport* transport, const Address& address, const ChannelOptions& options,
+    absl::Time deadline) {
+  ConnectionLimits limits;
+  limits.max_frame_payload = std::max(options.max_receive_message_size, kMaxControlPayload);
+  const std::string where = absl::StrCat("cannot connect to ", address.ToString(), ": ");
+  absl::StatusOr<std::unique_ptr<Connection>> conn =
+      transport->Connect(address, limits, deadline);
+  if (!conn.ok()) return Annotate(conn.status(), where);
+
+  std::string hello;
+  EncodeHello(HelloPayload{options.max_receive_message_size}, &hello);
+  const OutFrame out = MakeFrame(FrameType::kHello, 0, 0, hello);
+  if (absl::Status s = (*conn)->Send({&out, 1}, deadline); !s.ok()) {
+    (*conn)->Close();
+    return Annotate(s, where);
+  }
+  absl::StatusOr<Frame> frame = (*conn)->Receive(deadline);
+  if (!frame.ok()) {
+    (*conn)->Close();
+    return Annotate(frame.status(), absl::StrCat(where, "no HELLO from the server: "));
+  }
+  if (frame->header.type == FrameType::kGoAway) {
+    (*conn)->Close();
+    return absl::UnavailableError(absl::StrCat(where, "the server is shutting down"));
+  }
+  if (frame->header.type != FrameType::kHello) {
+    (*conn)->Close();
+    return absl::InternalError(absl::StrCat(where, "expected HELLO, got ",
+                                            FrameTypeName(frame->header.type)));
+  }
+  absl::StatusOr<HelloPayload> peer = DecodeHello(frame->payload);
+  if (!peer.ok()) {
+    (*conn)->Close();
+    return Annotate(peer.status(), where);
+  }
+  return std::shared_ptr<ClientConnection>(
+      new ClientConnection(std::move(*conn), options, peer->max_message_size));
+}
+
+ClientConnection::ClientConnection(std::unique_ptr<Connection> conn, const ChannelOptions& options,
+                                   uint32_t peer_max_message)
+    : conn_(std::move(conn)),
+      options_(options),
+      max_send_(std::min(options.max_send_message_size, peer_max_message)) {
+  absl::MutexLock lock(&mu_);
+  last_read_ = absl::Now();
+}
+
+ClientConnection::~ClientConnection() {
+  Shutdown(absl::CancelledError("channel closed"));
+  std::thread helper;
+  {
+    absl::MutexLock lock(&mu_);
+    helper_stop_ = true;
+    helper_cv_.SignalAll();
+    helper.swap(helper_);
+  }
+  if (helper.joinable()) {
+    // The helper may itself drop the last reference (see HelperMain); it exits on its own.
+    if (helper.get_id() == std::this_thread::get_id()) {
+      helper.detach();
+    } else {
+      helper.join();
+    }
+  }
+}
+
+void ClientConnection::Shutdown(const absl::Status& why) {
+  Completions completions;
+  {
+    absl::MutexLock lock(&mu_);
+    FailAllLocked(why, completions);
+  }
+  completions.Run(this);
+}
+
+absl::Status ClientConnection::Start(PendingCall* call, ClientContext& ctx,
+                                     absl::string_view method,
+                                     const google::protobuf::MessageLite& request) {
+  const absl::Time now = absl::Now();
+  if (call->deadline <= now) {
+    return absl::DeadlineExceededError("deadline passed before the call started");
+  }
+  if (!ctx.metadata().empty()) {
+    if (absl::Status s = ValidateMetadata(ctx.metadata()); !s.ok()) return s;
+  }
+  std::string& body = ScratchRequest();
+  body.clear();
+  const size_t size = request.ByteSizeLong();
+  if (size > max_send_) {
+    return absl::ResourceExhaustedError(absl::StrCat("request of ", size,
+                                                     " bytes exceeds the limit of ", max_send_,
+                                                     " bytes"));
+  }
+  if (!request.AppendToString(&body)) {
+    return absl::InternalError(absl::StrCat("cannot encode ", request.GetTypeName()));
+  }
+  std::string& start = ScratchStart();
+  start.clear();
+  EncodeCallStart(method, DeadlineToBudgetMicros(call->deadline, now), ctx.metadata(), &start);
+  if (start.size() > kMaxControlPayload) {
+    return absl::ResourceExhaustedError(absl::StrCat("call metadata of ", start.size(),
+                                                     " bytes exceeds the limit of ",
+                                                     kMaxControlPayload));
+  }
+
+  uint32_t id;
+  {
+    absl::MutexLock lock(&mu_);
+    if (closed_ || !usable_.load(std::memory_order_relaxed)) {
+      return RetryStatus(absl::StrCat("connection unusable: ", closed_status_.message()));
+    }
+    do {
+      id = next_call_id_.fetch_add(1, std::memory_order_relaxed);
+    } while (id == 0 || calls_.contains(id));
+    // Bound under mu_ (lock order: connection, then context) so that a Cancel() racing
+    // with the start finds the call registered, and an async call cannot complete before
+    // its context knows about it.
+    if (!ctx.Bind(shared_from_this(), id)) {
+      return absl::CancelledError("call cancelled before it started");
+    }
+    call->id = id;
+    calls_.emplace(id, call);
+    if (call->is_async) ++async_calls_;
+  }
+  // From here on an async call may complete (and be deleted) on another thread at any
+  // moment: only `id` is used below.
+  const OutFrame frames[2] = {MakeFrame(FrameType::kCallStart, 0, id, start),
+                              MakeFrame(FrameType::kMessage, kFlagEndOfStream, id, body)};
+  absl::Status sent = conn_->Send(frames, call->deadline);
+  if (sent.ok()) return absl::OkStatus();
+
+  // A failed send may have left part of a frame on the stream: the connection is done.
+  Completions completions;
+  absl::Status result;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = calls_.find(id);
+    const bool still_ours = it != calls_.end() && it->second == call;
+    if (still_ours) {
+      calls_.erase(it);
+      if (call->is_async) --async_calls_;
+    }
+    // Peer gone before it could read the request: safe to retry on a new connection.
+    result = sent.code() == absl::StatusCode::kUnavailable
+                 ? RetryStatus(sent.message())
+                 : sent;
+    FailAllLocked(absl::UnavailableError(absl::StrCat("connection lost: ", sent.message())),
+                  completions);
+    if (!still_ours) result = absl::OkStatus();  // already completed by FailAll/reader
+  }
+  completions.Run(this);
+  return result;
+}
+
+bool ClientConnection::CheckIdleConnectionLocked() {
+  reader_active_ = true;
+  Completions completions;
+  for (;;) {
+    mu_.Unlock();
+    // A deadline in the past polls without blocking.
+    absl::StatusOr<Frame> frame = conn_->Receive(absl::InfinitePast());
+    mu_.Lock();
+    if (frame.ok()) {
+      HandleFrameLocked(*frame, completions);
+      continue;
+    }
+    if (frame.status().code() != absl::StatusCode::kDeadlineExceeded) {
+      FailAllLocked(absl::UnavailableError(
+                        absl::StrCat("connection lost while idle: ", frame.status().message())),
+                    completions);
+    }
+    break;
+  }
+  last_read_ = absl::Now();
+  reader_active_ = false;
+  HandOffReaderLocked();
+  if (!completions.empty()) {
+    mu_.Unlock();
+    completions.Run(this);
+    mu_.Lock();
+  }
+  return !closed_ && usable_.load(std::memory_order_relaxed);
+}
+
+absl::Status ClientConnection::Call(ClientContext& ctx, absl::string_view method,
+                                    const google::protobuf::MessageLite& request,
+                                    google::protobuf::MessageLite* response) {
+  if (ctx.IsCancelled()) return absl::CancelledError("call cancelled before it started");
+  {
+    absl::MutexLock lock(&mu_);
+    if (!reader_active_ && calls_.empty() && absl::Now() - last_read_ > kIdleCheckAfter &&
+        !CheckIdleConnectionLocked()) {
+      return RetryStatus("connection was lost while idle");
+    }
+  }
+  PendingCall call;
+  call.ctx = &ctx;
+  call.response = response;
+  call.deadline = ctx.deadline();
+  if (absl::Status s = Start(&call, ctx, method, request); !s.ok()) {
+    ctx.Unbind();
+    return s;
+  }
+
+  Completions completions;
+  {
+    absl::MutexLock lock(&mu_);
+    while (!call.done) {
+      if (!reader_active_) {
+        reader_active_ = true;
+        ReadAsReaderLocked([&call] { return call.done; }, completions);
+        reader_active_ = false;
+        HandOffReaderLocked();
+        continue;
+      }
+      const bool timed_out = call.cv.WaitWithDeadline(&mu_, call.deadline);
+      if (timed_out && !call.done && absl::Now() >= call.deadline) {
+        CompleteLocked(&call, absl::DeadlineExceededError("deadline exceeded"), completions);
+        completions.AddCancel(call.id);
+      }
+    }
+  }
+  completions.Run(this);
+  ctx.Unbind();
+  return std::move(call.status);
+}
+
+bool ClientConnection::CallAsync(ClientContext& ctx, absl::string_view method,
+                                 const google::protobuf::MessageLite& request,
+                                 google::protobuf::MessageLite* response,
+                                 absl::AnyInvocable<void(absl::Status) &&>& done) {
+  if (ctx.IsCancelled()) {
+    std::move(done)(absl::CancelledError("call cancelled before it started"));
+    return true;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (!reader_active_ && calls_.empty() && absl::Now() - last_read_ > kIdleCheckAfter &&
+        !CheckIdleConnectionLocked()) {
+      return false;
+    }
+  }
+  auto* call = new PendingCall;
+  call->ctx = &ctx;
+  call->response = response;
+  call->deadline = ctx.deadline();
+  call->is_async = true;
+  call->callback = std::move(done);
+  call->keep_alive = shared_from_this();
+  absl::Status s = Start(call, ctx, method, request);
+  if (!s.ok()) {
+    ctx.Unbind();
+    if (IsRetryOnNewConnection(s)) {
+      done = std::move(call->callback);
+      delete call;
+      return false;
+    }
+    auto callback = std::move(call->callback);
+    delete call;
+    std::move(callback)(std::move(s));
+    return true;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    WakeHelperLocked();
+  }
+  return true;
+}
+
+void ClientConnection::CancelCall(uint32_t call_id) {
+  Completions completions;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = calls_.find(call_id);
+    if (it == calls_.end()) return;
+    CompleteLocked(it->second, absl::CancelledError("call cancelled by the client"), completions);
+    completions.AddCancel(call_id);
+  }
+  completions.Run(this);
+}
+
+template <typename Until>
+void ClientConnection::ReadAsReaderLocked(Until until, Completions& completions) {
+  while (!until() && !closed_) {
+    const absl::Time wake = NextWakeLocked();
+    mu_.Unlock();
+    absl::StatusOr<Frame> frame = conn_->Receive(wake);
+    mu_.Lock();
+    if (frame.ok()) {
+      HandleFrameLocked(*frame, completions);
+    } else if (frame.status().code() != absl::StatusCode::kDeadlineExceeded) {
+      FailAllLocked(absl::UnavailableError(absl::StrCat("connection lost: ",
+                                                        frame.status().message())),
+                    completions);
+    }
+    if (wake != absl::InfiniteFuture()) {
+      const absl::Time now = absl::Now();
+      if (now >= wake) ExpireDeadlinesLocked(now, completions);
+    }
+    if (!completions.empty()) {
+      mu_.Unlock();
+      completions.Run(this);
+      mu_.Lock();
+    }
+  }
+  last_read_ = absl::Now();
+}
+
+absl::Time ClientConnection::NextWakeLocked() const {
+  absl::Time t = absl::InfiniteFuture();
+  for (const auto& [id, call] : calls_) t = std::min(t, call->deadline);
+  return t;
+}
+
+void ClientConnection::HandleFrameLocked(const Frame& frame, Completions& completions) {
+  const uint32_t id = frame.header.call_id;
+  switch (frame.header.type) {
+    case FrameType::kMessage: {
+      auto it = calls_.find(id);
+      if (it == calls_.end()) return;  // a late reply to a call that already ended
+      PendingCall* call = it->second;
+      absl::Status error;
+      if (call->got_message) {
+        error = absl::InternalError("server sent more than one reply to a unary call");
+      } else if (frame.payload.size() > options_.max_receive_message_size) {
+        error = absl::ResourceExhaustedError(
+            absl::StrCat("reply of ", frame.payload.size(), " bytes exceeds the limit of ",
+                         options_.max_receive_message_size, " bytes"));
+      } else if (!call->response->ParseFromArray(frame.payload.data(),
+                                                 static_cast<int>(frame.payload.size()))) {
+        error = absl::InternalError(
+            absl::StrCat("cannot decode reply as ", call->response->GetTypeName()));
+      }
+      if (!error.ok()) {
+        CompleteLocked(call, std::move(error), completions);
+        completions.AddCancel(id);
+        return;
+      }
+      call->got_message = true;
+      return;
+    }
+    case FrameType::kCallEnd: {
+      auto it = calls_.find(id);
+      if (it == calls_.end()) return;
+      PendingCall* call = it->second;
+      if (absl::Status s = DecodeCallEnd(frame.payload, &end_view_); !s.ok()) {
+        CompleteLocked(call, Annotate(s, "malformed reply from server: "), completions);
+        return;
+      }
+      Metadata& trailers = call->ctx->trailers_;
+      for (const auto& [k, v] : end_view_.trailers) trailers.emplace_back(k, v);
+      absl::Status status;
+      if (end_view_.code != absl::StatusCode::kOk) {
+        status = absl::Status(end_view_.code, end_view_.message);
+      } else if (!call->got_message) {
+        status = absl::InternalError("server ended a unary call without a reply");
+      }
+      CompleteLocked(call, std::move(status), completions);
+      return;
+    }
+    case FrameType::kPing:
+      if ((frame.header.flags & kFlagAck) == 0) completions.AddPingAck(frame.payload);
+      return;
+    case FrameType::kGoAway: {
+      absl::StatusOr<GoAwayPayload> g = DecodeGoAway(frame.payload);
+      goaway_last_id_ = g.ok() ? g->last_call_id : 0;
+      usable_.store(false, std::memory_order_release);
+      // Calls the server never saw can safely go to a new connection.
+      std::vector<PendingCall*> unseen;
+      for (const auto& [cid, call] : calls_) {
+        if (cid > goaway_last_id_) unseen.push_back(call);
+      }
+      for (PendingCall* call : unseen) {
+        CompleteLocked(call, RetryStatus("server is shutting down (GOAWAY); call not processed"),
+                       completions);
+      }
+      return;
+    }
+    case FrameType::kHello:
+    case FrameType::kCallStart:
+    case FrameType::kHalfClose:
+    case FrameType::kCancel:
+      FailAllLocked(absl::InternalError(absl::StrCat("protocol error: server sent ",
+                                                     FrameTypeName(frame.header.type))),
+                    completions);
+      return;
+  }
+}
+
+void ClientConnection::ExpireDeadlinesLocked(absl::Time now, Completions& completions) {
+  absl::InlinedVector<PendingCall*, 8> expired;
+  for (const auto& [id, call] : calls_) {
+    if (call->deadline <= now) expired.push_back(call);
+  }
+  for (PendingCall* call : expired) {
+    completions.AddCancel(call->id);
+    CompleteLocked(call, absl::DeadlineExceededError("deadline exceeded"), completions);
+  }
+}
+
+void ClientConnection::FailAllLocked(const absl::Status& why, Completions& completions) {
+  if (!closed_) {
+    closed_ = true;
+    closed_status_ = why;
+    usable_.store(false, std::memory_order_release);
+    conn_->Close();  // wakes a reader blocked in Receive
+    helper_cv_.SignalAll();
+  }
+  std::vector<PendingCall*> all;
+  all.reserve(calls_.size());
+  for (const auto& [id, call] : calls_) all.push_back(call);
+  for (PendingCall* call : all) CompleteLocked(call, why, completions);
+}
+
+void ClientConnection::CompleteLocked(PendingCall* call, absl::Status status,
+                                      Completions& completions) {
+  calls_.erase(call->id);
+  call->status = std::move(status);
+  call->done = true;
+  if (call->is_async) {
+    --async_calls_;
+    completions.AddAsync(call);
+  } else {
+    call->cv.Signal();
+  }
+}
+
+void ClientConnection::HandOffReaderLocked() {
+  if (reader_active_ || closed_) return;
+  for (const auto& [id, call] : calls_) {
+    if (!call->is_async) {
+      call->cv.Signal();
+      return;
+    }
+  }
+  if (async_calls_ > 0) WakeHelperLocked();
+}
+
+void ClientConnection::WakeHelperLocked() {
+  if (reader_active_ || async_calls_ == 0 || closed_) return;
+  if (!helper_.joinable()) {
+    helper_ = std::thread(&ClientConnection::HelperMain, weak_from_this());
+  }
+  helper_cv_.Signal();
+}
+
+void ClientConnection::HelperMain(std::weak_ptr<ClientConnection> weak) {
+  for (;;) {
+    std::shared_ptr<ClientConnection> self = weak.lock();
+    if (self == nullptr || !self->HelperStep()) return;
+    // `self` is released here; if it was the last reference the destructor runs on this
+    // thread, detaches it, and the next weak.lock() fails.
+  }
+}
+
+bool ClientConnection::HelperStep() {
+  Completions completions;
+  bool keep_going = true;
+  {
+    absl::MutexLock lock(&mu_);
+    while (!helper_stop_ && !closed_ && (reader_active_ || async_calls_ == 0)) {
+      // Bounded, so the helper regularly lets go of its reference to the connection.
+      if (helper_cv_.WaitWithTimeout(&mu_, absl::Seconds(1))) return !helper_stop_;
+    }
+    if (helper_stop_ || closed_) return false;
+    reader_active_ = true;
+    ReadAsReaderLocked(
+        [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return async_calls_ == 0 || helper_stop_; },
+        completions);
+    reader_active_ = false;
+    HandOffReaderLocked();
+    keep_going = !helper_stop_;
+  }
+  completions.Run(this);
+  return keep_going;
+}
+
+void ClientConnection::SendControl(FrameType type, uint8_t flags, uint32_t call_id,
+                                   absl::string_view payload) {
+  const OutFrame f = MakeFrame(type, flags, call_id, payload);
+  // Best effort: if the connection is gone, the server cleans the call up anyway.
+  (void)conn_->Send({&f, 1}, absl::Now() + kControlSendTimeout);
+}
+
+}  // namespace ferry

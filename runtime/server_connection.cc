@@ -1,0 +1,371 @@
+#include "runtime/server_connection.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "runtime/server_impl.h"
+
+namespace ferry {
+namespace {
+
+// A client must say HELLO this soon after connecting, or it is dropped.
+constexpr absl::Duration kHandshakeTimeout = absl::Seconds(10);
+// A client that does not read its replies for this long is dropped, so a stuck peer
+// cannot hold a pool worker forever.
+constexpr absl::Duration kReplySendTimeout = absl::Seconds(10);
+
+}  // namespace
+
+ServerConnection::ServerConnection(ServerImpl* server, std::unique_ptr<Connection> conn)
+    : server_(server), conn_(std::move(conn)), peer_(conn_->PeerDescription()) {}
+
+ServerConnection::~ServerConnection() {
+  conn_->Close();
+  if (thread_.joinable()) thread_.join();
+}
+
+void ServerConnection::Start() { thread_ = std::thread(&ServerConnection::Run, this); }
+
+bool ServerConnection::Handshake() {
+  absl::StatusOr<Frame> frame = conn_->Receive(absl::Now() + kHandshakeTimeout);
+  if (!frame.ok() || frame->header.type != FrameType::kHello) return false;
+  absl::StatusOr<HelloPayload> hello = DecodeHello(frame->payload);
+  if (!hello.ok()) return false;
+  peer_max_message_ = hello->max_message_size;
+  max_reply_ = std::min(peer_max_message_, server_->options().max_send_message_size);
+  scratch_.clear();
+  EncodeHello(HelloPayload{server_->options().max_receive_message_size}, &scratch_);
+  const OutFrame out = MakeFrame(FrameType::kHello, kFlagAck, 0, scratch_);
+  return conn_->Send({&out, 1}, absl::Now() + kHandshakeTimeout).ok();
+}
+
+void ServerConnection::Run() {
+  if (Handshake()) {
+    for (;;) {
+      absl::StatusOr<Frame> frame = conn_->Receive(absl::InfiniteFuture());
+      if (!frame.ok()) {
+        // Malformed or oversized frames land here too: the stream cannot be trusted after
+        // them, so the connection is closed; other connections are unaffected.
+        if (frame.status().code() != absl::StatusCode::kUnavailable) {
+          ProtocolError(frame.status().message());
+        }
+        break;
+      }
+      bool ok = true;
+      switch (frame->header.type) {
+        case FrameType::kCallStart:
+          ok = OnCallStart(*frame);
+          break;
+        case FrameType::kMessage:
+          ok = OnMessage(*frame);
+          break;
+        case FrameType::kHalfClose:
+          ok = OnHalfClose(frame->header.call_id);
+          break;
+        case FrameType::kCancel:
+          OnCancel(frame->header.call_id);
+          break;
+        case FrameType::kPing:
+          if ((frame->header.flags & kFlagAck) == 0) {
+            scratch_.assign(frame->payload.data(), frame->payload.size());
+            const OutFrame ack = MakeFrame(FrameType::kPing, kFlagAck, 0, scratch_);
+            ok = conn_->Send({&ack, 1}, absl::Now() + kReplySendTimeout).ok();
+          }
+          break;
+        case FrameType::kGoAway:
+          break;  // the client is leaving; it closes the connection when it is done
+        case FrameType::kHello:
+        case FrameType::kCallEnd:
+          ProtocolError(absl::StrCat("client sent ", FrameTypeName(frame->header.type)));
+          ok = false;
+          break;
+      }
+      if (!ok) break;
+    }
+  }
+  conn_->Close();
+  // Calls still in flight belong to a client that is gone: cancel them, wait for their
+  // pool handlers, and only then let the connection be freed.
+  CancelAll(absl::UnavailableError("client disconnected"));
+  {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](int* running) { return *running == 0; }, &running_));
+  }
+  finished_.store(true, std::memory_order_release);
+}
+
+void ServerConnection::ProtocolError(absl::string_view what) {
+  scratch_.clear();
+  uint32_t last;
+  {
+    absl::MutexLock lock(&mu_);
+    last = last_call_id_;
+  }
+  EncodeGoAway(GoAwayPayload{last, absl::StatusCode::kInvalidArgument,
+                             absl::StrCat("protocol error: ", what)},
+               &scratch_);
+  const OutFrame f = MakeFrame(FrameType::kGoAway, 0, 0, scratch_);
+  (void)conn_->Send({&f, 1}, absl::Now() + absl::Milliseconds(100));
+}
+
+ServerConnection::Call* ServerConnection::FindLocked(uint32_t id) {
+  auto it = calls_.find(id);
+  return it == calls_.end() ? nullptr : it->second;
+}
+
+ServerConnection::Call* ServerConnection::Allocate() {
+  absl::MutexLock lock(&mu_);
+  if (free_calls_.empty()) {
+    all_calls_.push_back(std::make_unique<Call>());
+    return all_calls_.back().get();
+  }
+  Call* c = free_calls_.back();
+  free_calls_.pop_back();
+  return c;
+}
+
+void ServerConnection::Release(Call* call) {
+  call->has_request = false;
+  call->running = false;
+  call->pooled = false;
+  call->ended = false;
+  call->method = nullptr;
+  free_calls_.push_back(call);
+}
+
+void ServerConnection::Reject(uint32_t id, const absl::Status& status) {
+  scratch_.clear();
+  EncodeCallEnd(status, {}, &scratch_);
+  const OutFrame f = MakeFrame(FrameType::kCallEnd, 0, id, scratch_);
+  if (!conn_->Send({&f, 1}, absl::Now() + kReplySendTimeout).ok()) conn_->Close();
+}
+
+bool ServerConnection::OnCallStart(const Frame& frame) {
+  const uint32_t id = frame.header.call_id;
+  {
+    absl::MutexLock lock(&mu_);
+    if (calls_.contains(id)) {
+      ProtocolError(absl::StrCat("call id ", id, " started twice"));
+      return false;
+    }
+    last_call_id_ = std::max(last_call_id_, id);
+    if (draining_) {
+      Reject(id, absl::UnavailableError("server is shutting down"));
+      return true;
+    }
+  }
+  if (frame.payload.size() > kMaxControlPayload) {
+    Reject(id, absl::ResourceExhaustedError(absl::StrCat(
+                   "call header of ", frame.payload.size(), " bytes exceeds the limit of ",
+                   kMaxControlPayload)));
+    return true;
+  }
+  Call* call = Allocate();
+  call->start_payload.assign(frame.payload.data(), frame.payload.size());
+  absl::Status s = DecodeCallStart(call->start_payload, &call->start);
+  const MethodEntry* method = s.ok() ? server_->FindMethod(call->start.method) : nullptr;
+  if (!s.ok() || method == nullptr || method->kind != MethodKind::kUnary) {
+    if (!s.ok()) {
+      Reject(id, s);
+    } else if (method == nullptr) {
+      Reject(id, absl::UnimplementedError(
+                     absl::StrCat("unknown method ", call->start.method)));
+    } else {
+      Reject(id, absl::UnimplementedError(absl::StrCat(
+                     "streaming method ", call->start.method, " is not supported yet")));
+    }
+    absl::MutexLock lock(&mu_);
+    Release(call);
+    return true;
+  }
+  call->id = id;
+  call->method = method;
+  ServerCallAccess::Reset(*call->ctx, call->start.method,
+                          BudgetMicrosToDeadline(call->start.budget_us, absl::Now()),
+                          &call->start.metadata, peer_);
+  absl::MutexLock lock(&mu_);
+  calls_.emplace(id, call);
+  return true;
+}
+
+bool ServerConnection::OnMessage(const Frame& frame) {
+  const uint32_t id = frame.header.call_id;
+  Call* call;
+  {
+    absl::MutexLock lock(&mu_);
+    call = FindLocked(id);
+    if (call == nullptr || call->running) return true;  // call already ended: ignore
+    absl::Status error;
+    if (call->has_request) {
+      error = absl::InvalidArgumentError("unary call sent more than one request");
+    } else if (frame.payload.size() > server_->options().max_receive_message_size) {
+      error = absl::ResourceExhaustedError(
+          absl::StrCat("request of ", frame.payload.size(), " bytes exceeds the limit of ",
+                       server_->options().max_receive_message_size, " bytes"));
+    }
+    if (!error.ok()) {
+      calls_.erase(id);
+      Release(call);
+      Reject(id, error);
+      return true;
+    }
+    if ((frame.header.flags & kFlagEndOfStream) == 0) {
+      // The request is complete only at HALF_CLOSE; keep a copy until then.
+      call->request.assign(frame.payload.data(), frame.payload.size());
+      call->has_request = true;
+      return true;
+    }
+    call->has_request = true;
+  }
+  Dispatch(call, frame.payload);
+  return true;
+}
+
+bool ServerConnection::OnHalfClose(uint32_t id) {
+  Call* call;
+  {
+    absl::MutexLock lock(&mu_);
+    call = FindLocked(id);
+    if (call == nullptr || call->running) return true;
+    if (!call->has_request) {
+      calls_.erase(id);
+      Release(call);
+      Reject(id, absl::InvalidArgumentError("unary call half-closed without a request"));
+      return true;
+    }
+  }
+  Dispatch(call, call->request);
+  return true;
+}
+
+void ServerConnection::OnCancel(uint32_t id) {
+  absl::MutexLock lock(&mu_);
+  Call* call = FindLocked(id);
+  if (call == nullptr) return;
+  calls_.erase(id);
+  ServerCallAccess::Cancel(*call->ctx);
+  if (call->running) {
+    // The pool handler still owns the call: it sees IsCancelled() and frees the call when
+    // it returns, sending nothing. The client has already given up on it.
+    call->ended = true;
+  } else {
+    Release(call);
+  }
+}
+
+void ServerConnection::Dispatch(Call* call, absl::string_view request) {
+  const uint32_t id = call->id;
+  if (absl::Now() >= call->ctx->deadline()) {
+    {
+      absl::MutexLock lock(&mu_);
+      calls_.erase(id);
+      Release(call);
+    }
+    Reject(id, absl::DeadlineExceededError("deadline exceeded before the handler ran"));
+    return;
+  }
+  server_->CallStarted();
+  const bool inline_handler = call->method->thread == HandlerThread::kInline;
+  if (!inline_handler && request.data() != call->request.data()) {
+    call->request.assign(request.data(), request.size());
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    call->running = true;
+    if (!inline_handler) {
+      call->pooled = true;
+      ++running_;
+    }
+  }
+  if (inline_handler) {
+    RunHandler(call, request);
+  } else {
+    server_->pool().Submit([this, call] { RunHandler(call, call->request); });
+  }
+}
+
+void ServerConnection::RunHandler(Call* call, absl::string_view request) {
+  absl::Status status = call->method->service->ferry_dispatch(call->method->index, *call->ctx,
+                                                              request, &call->response);
+  if (status.ok() && call->response.size() > max_reply_) {
+    status = absl::ResourceExhaustedError(absl::StrCat(
+        "reply of ", call->response.size(), " bytes exceeds the limit of ", max_reply_,
+        " bytes"));
+  }
+  Finish(call, std::move(status));
+}
+
+void ServerConnection::Finish(Call* call, absl::Status status) {
+  bool send;
+  {
+    absl::MutexLock lock(&mu_);
+    send = !call->ended;
+    if (send) {
+      call->ended = true;
+      calls_.erase(call->id);
+    }
+  }
+  if (send) SendEnd(call, status);
+  {
+    absl::MutexLock lock(&mu_);
+    if (call->pooled) --running_;
+    Release(call);
+  }
+  server_->CallFinished();
+}
+
+void ServerConnection::SendEnd(Call* call, const absl::Status& status) {
+  call->end_payload.clear();
+  EncodeCallEnd(status, ServerCallAccess::trailers(*call->ctx), &call->end_payload);
+  const OutFrame frames[2] = {
+      MakeFrame(FrameType::kMessage, 0, call->id, call->response),
+      MakeFrame(FrameType::kCallEnd, 0, call->id, call->end_payload)};
+  absl::Span<const OutFrame> out(frames, 2);
+  if (!status.ok()) out = out.subspan(1);
+  if (!conn_->Send(out, absl::Now() + kReplySendTimeout).ok()) conn_->Close();
+}
+
+void ServerConnection::GoAway() {
+  uint32_t last;
+  {
+    absl::MutexLock lock(&mu_);
+    if (draining_) return;
+    draining_ = true;
+    last = last_call_id_;
+  }
+  std::string payload;
+  EncodeGoAway(GoAwayPayload{last, absl::StatusCode::kUnavailable, "server is shutting down"},
+               &payload);
+  const OutFrame f = MakeFrame(FrameType::kGoAway, 0, 0, payload);
+  (void)conn_->Send({&f, 1}, absl::Now() + absl::Seconds(1));
+}
+
+void ServerConnection::CancelAll(const absl::Status& why) {
+  std::vector<std::pair<uint32_t, bool>> ended;  // call id, whether CALL_END must be sent
+  {
+    absl::MutexLock lock(&mu_);
+    std::vector<Call*> live;
+    for (const auto& [id, call] : calls_) live.push_back(call);
+    for (Call* call : live) {
+      calls_.erase(call->id);
+      ServerCallAccess::Cancel(*call->ctx);
+      ended.emplace_back(call->id, true);
+      if (call->running) {
+        call->ended = true;
+      } else {
+        Release(call);
+      }
+    }
+  }
+  std::string payload;
+  EncodeCallEnd(why, {}, &payload);
+  for (const auto& [id, send] : ended) {
+    const OutFrame f = MakeFrame(FrameType::kCallEnd, 0, id, payload);
+    if (!conn_->Send({&f, 1}, absl::Now() + absl::Milliseconds(100)).ok()) break;
+  }
+}
+
+}  // namespace ferry

@@ -1,0 +1,95 @@
+// One accepted connection on the server: its reader thread, its calls in flight, and the
+// dispatch of each call to its handler (inline on the reader thread, or on the pool).
+// Internal to the runtime.
+#ifndef FERRY_RUNTIME_SERVER_CONNECTION_H_
+#define FERRY_RUNTIME_SERVER_CONNECTION_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "runtime/context.h"
+#include "runtime/frame.h"
+#include "transports/transport.h"
+
+namespace ferry {
+
+class ServerImpl;
+struct MethodEntry;
+
+class ServerConnection {
+ public:
+  ServerConnection(ServerImpl* server, std::unique_ptr<Connection> conn);
+  ~ServerConnection();  // joins the reader thread
+
+  void Start();  // starts the reader thread
+  // Stops admitting calls: later CALL_STARTs get UNAVAILABLE; the client gets GOAWAY.
+  void GoAway();
+  // Cancels every call in flight: handlers see IsCancelled(), clients get `why`.
+  void CancelAll(const absl::Status& why);
+  // Closes the transport connection (wakes the reader, which then exits).
+  void Close() { conn_->Close(); }
+  bool finished() const { return finished_.load(std::memory_order_acquire); }
+
+ private:
+  struct Call {
+    uint32_t id = 0;
+    const MethodEntry* method = nullptr;
+    std::string start_payload;  // a copy of CALL_START's payload; `start` points into it
+    CallStartView start;
+    std::unique_ptr<ServerContext> ctx{ServerCallAccess::New()};
+    std::string request;   // kept for pool handlers and for requests sent before HALF_CLOSE
+    std::string response;  // reused serialization buffer
+    std::string end_payload;
+    bool has_request = false;
+    bool running = false;  // a handler owns the call until it finishes
+    bool pooled = false;   // ... and it runs on the pool (counted in running_)
+    bool ended = false;    // CALL_END has been sent
+  };
+
+  void Run();
+  bool Handshake();
+  // Each returns false on a protocol violation that ends the connection.
+  bool OnCallStart(const Frame& frame);
+  bool OnMessage(const Frame& frame);
+  bool OnHalfClose(uint32_t id);
+  void OnCancel(uint32_t id);
+  void Dispatch(Call* call, absl::string_view request);
+  void RunHandler(Call* call, absl::string_view request);
+  // Sends the reply (if OK) and CALL_END unless the call has already ended, then frees it.
+  void Finish(Call* call, absl::Status status);
+  // Ends a call that never reached a handler.
+  void Reject(uint32_t id, const absl::Status& status);
+  void SendEnd(Call* call, const absl::Status& status);
+  void ProtocolError(absl::string_view what);
+  Call* FindLocked(uint32_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Call* Allocate() ABSL_LOCKS_EXCLUDED(mu_);
+  void Release(Call* call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  ServerImpl* const server_;
+  const std::unique_ptr<Connection> conn_;
+  const std::string peer_;
+  uint32_t peer_max_message_ = kDefaultMaxMessageSize;  // from the client's HELLO
+  uint32_t max_reply_ = kDefaultMaxMessageSize;         // min(ours, the client's)
+  std::thread thread_;
+  std::atomic<bool> finished_{false};
+  std::string scratch_;  // reader-thread scratch for small control payloads
+
+  absl::Mutex mu_;
+  absl::flat_hash_map<uint32_t, Call*> calls_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<Call>> all_calls_ ABSL_GUARDED_BY(mu_);
+  std::vector<Call*> free_calls_ ABSL_GUARDED_BY(mu_);
+  int running_ ABSL_GUARDED_BY(mu_) = 0;  // pool handlers in progress
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  uint32_t last_call_id_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace ferry
+
+#endif  // FERRY_RUNTIME_SERVER_CONNECTION_H_
