@@ -1,0 +1,51 @@
+// The RPC conformance suite: every transport must pass it (iceoryx2's "every
+// communication channel must pass the test"). It drives real generated stubs against a
+// real Server: echo of every size up to the limit, limits, 16 x 1,000 concurrent calls,
+// deadlines and cancellation, unknown methods, handler status, garbage on a raw
+// connection, a server killed with SIGKILL mid-call, and server restart.
+//
+// A transport joins by instantiating the suite with a parameter that says how to make a
+// fresh listening address and, where it can, how to open a raw connection:
+//
+//   INSTANTIATE_TEST_SUITE_P(Uds, RpcConformance,
+//                            testing::Values(ferry::conformance::UdsParam()),
+//                            ferry::conformance::ParamName);
+#ifndef FERRY_TESTS_CONFORMANCE_RPC_CONFORMANCE_H_
+#define FERRY_TESTS_CONFORMANCE_RPC_CONFORMANCE_H_
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace ferry::conformance {
+
+struct RpcConformanceParam {
+  std::string name;  // test-name suffix, e.g. "uds"
+  // A fresh address to listen on (a new temp dir, port 0, a new name...).
+  std::function<std::string()> make_address;
+  // False where the server cannot live in another process (inproc): the SIGKILL and
+  // restart tests are skipped.
+  bool cross_process = true;
+  // Opens a raw byte-stream connection to a bound address, for the garbage tests; empty
+  // for transports that are not byte streams (they get their own malformed-input tests).
+  std::function<absl::StatusOr<int>(const std::string& bound_address)> raw_connect;
+  // For cross-process restart: the address a restarted server should bind, given the
+  // address the first one reported (TCP: the same port; UDS: the same path).
+  std::function<std::string(const std::string& bound_address)> rebind_address;
+};
+
+std::string ParamName(const testing::TestParamInfo<RpcConformanceParam>& info);
+
+class RpcConformance : public testing::TestWithParam<RpcConformanceParam> {};
+
+// Ready-made parameters for the built-in transports.
+RpcConformanceParam UdsParam();
+RpcConformanceParam TcpParam();
+RpcConformanceParam InprocParam();
+
+}  // namespace ferry::conformance
+
+#endif  // FERRY_TESTS_CONFORMANCE_RPC_CONFORMANCE_H_
