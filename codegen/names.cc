@@ -123,26 +123,34 @@ std::string QualifiedServiceClassName(const ServiceDescriptor* service) {
 
 std::vector<MethodNames> MethodCppNames(const ServiceDescriptor* service) {
   const std::string service_class = ServiceClassName(service);
+  const std::string async(kAsyncSuffix);
+  auto usable = [&](const std::string& name) {
+    return !IsReservedMemberName(name, service_class) &&
+           !IsReservedMemberName(name + async, service_class);
+  };
+
+  // A method keeps its proto name whenever it can: names that need no change are given
+  // out first, and among them those not ending in "Async" first, so that of Get and
+  // GetAsync it is GetAsync that yields, whatever the declaration order.
+  std::vector<int> order;
+  for (int group = 0; group < 3; ++group) {
+    for (int i = 0; i < service->method_count(); ++i) {
+      const std::string& name = service->method(i)->name();
+      const int name_group = !usable(name) ? 2 : absl::EndsWith(name, kAsyncSuffix) ? 1 : 0;
+      if (name_group == group) order.push_back(i);
+    }
+  }
+
   std::vector<MethodNames> names(service->method_count());
   absl::flat_hash_set<std::string> given_out;
-  auto assign = [&](int index) {
-    std::string name = service->method(index)->name();
-    while (IsReservedMemberName(name, service_class) ||
-           IsReservedMemberName(name + std::string(kAsyncSuffix), service_class) ||
-           given_out.contains(name) || given_out.contains(name + std::string(kAsyncSuffix))) {
+  for (int i : order) {
+    std::string name = service->method(i)->name();
+    while (!usable(name) || given_out.contains(name) || given_out.contains(name + async)) {
       name += '_';
     }
-    names[index] = MethodNames{name, name + std::string(kAsyncSuffix)};
-    given_out.insert(names[index].call);
-    given_out.insert(names[index].async);
-  };
-  // Plain names first, so that of Get and GetAsync it is GetAsync that yields, whatever
-  // the declaration order.
-  for (int i = 0; i < service->method_count(); ++i) {
-    if (!absl::EndsWith(service->method(i)->name(), kAsyncSuffix)) assign(i);
-  }
-  for (int i = 0; i < service->method_count(); ++i) {
-    if (absl::EndsWith(service->method(i)->name(), kAsyncSuffix)) assign(i);
+    names[i] = MethodNames{name, name + async};
+    given_out.insert(names[i].call);
+    given_out.insert(names[i].async);
   }
   return names;
 }

@@ -14,11 +14,13 @@
 //   * Methods: a method's names M (handler and blocking stub call) and MAsync (async
 //     stub call) may not be a C++ keyword, a member name of the generated classes
 //     ("Stub", "Service", "channel_", "ferry_descriptor", "ferry_dispatch",
-//     "kServiceName"), nor the service's own class name. Names are then made unique
-//     within the service: methods whose proto name does not end in "Async" are named
-//     first, then the others, each group in declaration order; a method whose M or MAsync
-//     was already given out gets '_' appended. So with methods Get and GetAsync, Get keeps
-//     Get/GetAsync and GetAsync becomes GetAsync_/GetAsync_Async.
+//     "kServiceName"), nor the service's own class name. Then names are made unique
+//     within the service: they are given out first to the methods whose names need no
+//     change and do not end in "Async", then to those ending in "Async", then to the
+//     rest, each group in declaration order; a name already given out (as M or MAsync)
+//     gets '_' appended too. So a method keeps its proto name whenever it can, and of Get
+//     and GetAsync, Get keeps Get/GetAsync and GetAsync becomes GetAsync_/GetAsync_Async
+//     whatever the declaration order.
 //
 // Example:
 //   service a.b.Foo { rpc delete(...); rpc Get(...); rpc GetAsync(...); }
