@@ -172,8 +172,11 @@ void PrintHeaderPrologue(Printer& printer, const FileDescriptor* file) {
 
 void PrintStubDeclaration(Printer& printer, const ServiceDescriptor* service) {
   printer.Print(
-      "// The client: each method has a blocking call and an async call that runs `done`\n"
-      "// once with the reply or the error. Thread-safe; cheap to copy.\n"
+      "// The client: each method M has a blocking call M and an async call MAsync, which\n"
+      "// runs `done` exactly once with the reply or the error, on the thread that completes\n"
+      "// the call; `done` must not block. `ctx` must outlive the call (for MAsync, until\n"
+      "// `done` has run); `request` only until the call returns. Errors are the server's\n"
+      "// status or the channel's (see runtime/channel.h). Thread-safe; cheap to copy.\n"
       "class Stub {\n"
       " public:\n"
       "  explicit Stub(::std::shared_ptr<::ferry::Channel> channel);\n");
