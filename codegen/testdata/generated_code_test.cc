@@ -17,6 +17,8 @@
 #include "codegen/testdata/basic.grpc.pb.h"
 #include "codegen/testdata/basic.pb.h"
 #include "codegen/testdata/clashes.ferry.h"
+#include "codegen/testdata/imported/imported.pb.h"
+#include "codegen/testdata/imported/sub/deeper.pb.h"
 #include "codegen/testdata/no_package.ferry.h"
 #include "codegen/testdata/types.ferry.h"
 #include "gmock/gmock.h"
@@ -259,6 +261,12 @@ TEST(BasicTest, SecondServiceOfTheFileIsIndependent) {
       response->set_count(request.count() + 1);
       return absl::OkStatus();
     }
+    absl::Status Dive(ferry::ServerContext&, const ferry::test::imported::Shared_Nested& request,
+                      ferry::test::imported::Deeper* response) override {
+      *response->mutable_shared()->mutable_nested() = request;
+      response->set_depth(2);
+      return absl::OkStatus();
+    }
   } counter;
   EXPECT_EQ(counter.ferry_descriptor().full_name, "ferry.test.basic.Counter");
   Item item;
@@ -267,6 +275,14 @@ TEST(BasicTest, SecondServiceOfTheFileIsIndependent) {
   absl::StatusOr<Item> reply = Dispatch<Item>(counter, "/ferry.test.basic.Counter/Add", item);
   ASSERT_TRUE(reply.ok()) << reply.status();
   EXPECT_EQ(reply->count(), 42);
+
+  ferry::test::imported::Shared_Nested nested;
+  nested.set_text("deep");
+  absl::StatusOr<ferry::test::imported::Deeper> deeper =
+      Dispatch<ferry::test::imported::Deeper>(counter, "/ferry.test.basic.Counter/Dive", nested);
+  ASSERT_TRUE(deeper.ok()) << deeper.status();
+  EXPECT_EQ(deeper->shared().nested().text(), "deep");
+  EXPECT_EQ(deeper->depth(), 2);
 }
 
 TEST(BasicTest, EmptyServiceHasNoMethods) {
