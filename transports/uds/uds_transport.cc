@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "runtime/status.h"
 #include "transports/stream/byte_stream.h"
@@ -185,8 +186,17 @@ absl::StatusOr<std::unique_ptr<Listener>> UdsTransport::Listen(const Address& ad
     ::unlink(path.c_str());
     return s;
   }
+  // Bits beyond `mode` mean the platform ignored the fchmod above and the file was open to
+  // others for a moment: refuse rather than serve from a socket that may have been
+  // connected to already.
+  if ((st.st_mode & 07777 & ~mode) != 0) {
+    ::unlink(path.c_str());
+    return absl::InternalError(absl::StrFormat(
+        "unix:%s was created with mode %04o, wider than %04o; refusing to listen on it", path,
+        st.st_mode & 07777, mode));
+  }
   // The umask may have removed bits the caller asked for (e.g. 0660 under umask 077):
-  // restore exactly `mode`. This never widens beyond what the caller chose.
+  // restore exactly `mode`. This only adds bits the caller chose.
   if ((st.st_mode & 07777) != mode && ::chmod(path.c_str(), mode) != 0) {
     absl::Status s = ErrnoStatus(absl::StrCat("chmod(", path, ")"), errno);
     ::unlink(path.c_str());
