@@ -55,9 +55,10 @@ bool CheckSupported(const FileDescriptor* file, std::string* error) {
           StreamingKind(method)));
     }
   }
-  // Services that would end up with the same C++ class (possible only with contrived
-  // names such as `class` next to `class_` next to `class__`) are a compile error later;
-  // say so now, where the names are known.
+  // Services that end up with the same C++ class would be a compile error later; say so
+  // now, where the names are known. It takes contrived names: services Foo_Bar and
+  // Foo_Bar_ next to messages Foo.Bar and Foo.Bar_ (C++ Foo_Bar, Foo_Bar_) both become
+  // Foo_Bar__.
   std::set<std::string> classes;
   for (int s = 0; s < file->service_count(); ++s) {
     if (!classes.insert(ServiceClassName(file->service(s))).second) {
@@ -89,25 +90,37 @@ void PrintLeadingComments(Printer& printer, const DescriptorT* descriptor) {
   }
 }
 
-Vars ServiceVars(const ServiceDescriptor* service) {
-  return Vars{
+// What is printed about one service, worked out once (the names in names.h are not
+// cheap: each looks through the file's imports).
+struct ServiceInfo {
+  const ServiceDescriptor* descriptor;
+  Vars vars;                  // service_class, qualified_service, service_full_name
+  std::vector<Vars> methods;  // the service's vars plus index, method_name, call, async,
+                              // path, request, response; indexed like descriptor->method(i)
+};
+
+ServiceInfo DescribeService(const ServiceDescriptor* service) {
+  ServiceInfo info;
+  info.descriptor = service;
+  info.vars = Vars{
       {"service_class", ServiceClassName(service)},
       {"qualified_service", QualifiedServiceClassName(service)},
       {"service_full_name", service->full_name()},
   };
-}
-
-Vars MethodVars(const ServiceDescriptor* service, int index, const MethodNames& names) {
-  const MethodDescriptor* method = service->method(index);
-  Vars vars = ServiceVars(service);
-  vars["index"] = absl::StrCat(index);
-  vars["method_name"] = method->name();
-  vars["call"] = names.call;
-  vars["async"] = names.async;
-  vars["path"] = MethodPath(method);
-  vars["request"] = MessageClassName(method->input_type());
-  vars["response"] = MessageClassName(method->output_type());
-  return vars;
+  const std::vector<MethodNames> names = MethodCppNames(service);
+  for (int m = 0; m < service->method_count(); ++m) {
+    const MethodDescriptor* method = service->method(m);
+    Vars vars = info.vars;
+    vars["index"] = absl::StrCat(m);
+    vars["method_name"] = method->name();
+    vars["call"] = names[m].call;
+    vars["async"] = names[m].async;
+    vars["path"] = MethodPath(method);
+    vars["request"] = MessageClassName(method->input_type());
+    vars["response"] = MessageClassName(method->output_type());
+    info.methods.push_back(std::move(vars));
+  }
+  return info;
 }
 
 void OpenNamespaces(Printer& printer, const FileDescriptor* file) {
@@ -170,7 +183,7 @@ void PrintHeaderPrologue(Printer& printer, const FileDescriptor* file) {
   printer.Print("\n");
 }
 
-void PrintStubDeclaration(Printer& printer, const ServiceDescriptor* service) {
+void PrintStubDeclaration(Printer& printer, const ServiceInfo& service) {
   printer.Print(
       "// The client: each method M has a blocking call M and an async call MAsync, which\n"
       "// runs `done` exactly once with the reply or the error, on the thread that completes\n"
@@ -181,11 +194,10 @@ void PrintStubDeclaration(Printer& printer, const ServiceDescriptor* service) {
       " public:\n"
       "  explicit Stub(::std::shared_ptr<::ferry::Channel> channel);\n");
   printer.Indent();
-  const std::vector<MethodNames> names = MethodCppNames(service);
-  for (int m = 0; m < service->method_count(); ++m) {
+  for (int m = 0; m < service.descriptor->method_count(); ++m) {
     printer.Print("\n");
-    PrintLeadingComments(printer, service->method(m));
-    printer.Print(MethodVars(service, m, names[m]),
+    PrintLeadingComments(printer, service.descriptor->method(m));
+    printer.Print(service.methods[m],
                   "::absl::StatusOr<$response$> $call$(::ferry::ClientContext& ctx,\n"
                   "    const $request$& request);\n"
                   "void $async$(::ferry::ClientContext& ctx, const $request$& request,\n"
@@ -199,7 +211,7 @@ void PrintStubDeclaration(Printer& printer, const ServiceDescriptor* service) {
       "};\n");
 }
 
-void PrintServiceDeclaration(Printer& printer, const ServiceDescriptor* service) {
+void PrintServiceDeclaration(Printer& printer, const ServiceInfo& service) {
   printer.Print(
       "// The server side: derive, override the handlers and register with a\n"
       "// ferry::ServerBuilder. Handlers run concurrently and must be thread-safe; a handler\n"
@@ -207,10 +219,9 @@ void PrintServiceDeclaration(Printer& printer, const ServiceDescriptor* service)
       "class Service : public ::ferry::Service {\n"
       " public:\n");
   printer.Indent();
-  const std::vector<MethodNames> names = MethodCppNames(service);
-  for (int m = 0; m < service->method_count(); ++m) {
-    PrintLeadingComments(printer, service->method(m));
-    printer.Print(MethodVars(service, m, names[m]),
+  for (int m = 0; m < service.descriptor->method_count(); ++m) {
+    PrintLeadingComments(printer, service.descriptor->method(m));
+    printer.Print(service.methods[m],
                   "virtual ::absl::Status $call$(::ferry::ServerContext& ctx,\n"
                   "    const $request$& request, $response$* response);\n"
                   "\n");
@@ -223,9 +234,9 @@ void PrintServiceDeclaration(Printer& printer, const ServiceDescriptor* service)
   printer.Print("};\n");
 }
 
-void PrintServiceClass(Printer& printer, const ServiceDescriptor* service) {
-  PrintLeadingComments(printer, service);
-  printer.Print(ServiceVars(service),
+void PrintServiceClass(Printer& printer, const ServiceInfo& service) {
+  PrintLeadingComments(printer, service.descriptor);
+  printer.Print(service.vars,
                 "class $service_class$ final {\n"
                 " public:\n"
                 "  static constexpr ::absl::string_view kServiceName = \"$service_full_name$\";\n"
@@ -244,7 +255,7 @@ void PrintHeader(Printer& printer, const FileDescriptor* file) {
     OpenNamespaces(printer, file);
     for (int s = 0; s < file->service_count(); ++s) {
       if (s > 0) printer.Print("\n");
-      PrintServiceClass(printer, file->service(s));
+      PrintServiceClass(printer, DescribeService(file->service(s)));
     }
     printer.Print("\n");
     CloseNamespaces(printer, file);
@@ -277,16 +288,15 @@ void PrintSourcePrologue(Printer& printer, const FileDescriptor* file) {
       "\n");
 }
 
-void PrintStubDefinitions(Printer& printer, const ServiceDescriptor* service) {
-  printer.Print(ServiceVars(service),
+void PrintStubDefinitions(Printer& printer, const ServiceInfo& service) {
+  printer.Print(service.vars,
                 "$service_class$::Stub::Stub(::std::shared_ptr<::ferry::Channel> channel)\n"
                 "    : channel_(::std::move(channel)) {}\n");
-  const std::vector<MethodNames> names = MethodCppNames(service);
-  for (int m = 0; m < service->method_count(); ++m) {
+  for (int m = 0; m < service.descriptor->method_count(); ++m) {
     // The async reply is filled in after the call returns, so it lives on the heap, owned
     // by the completion callback, and is moved out into `done`.
     printer.Print(
-        MethodVars(service, m, names[m]),
+        service.methods[m],
         "\n"
         "::absl::StatusOr<$response$> $service_class$::Stub::$call$(\n"
         "    ::ferry::ClientContext& ctx, const $request$& request) {\n"
@@ -314,11 +324,10 @@ void PrintStubDefinitions(Printer& printer, const ServiceDescriptor* service) {
   }
 }
 
-void PrintDefaultHandlers(Printer& printer, const ServiceDescriptor* service) {
-  const std::vector<MethodNames> names = MethodCppNames(service);
-  for (int m = 0; m < service->method_count(); ++m) {
+void PrintDefaultHandlers(Printer& printer, const ServiceInfo& service) {
+  for (int m = 0; m < service.descriptor->method_count(); ++m) {
     printer.Print(
-        MethodVars(service, m, names[m]),
+        service.methods[m],
         "\n"
         "::absl::Status $service_class$::Service::$call$(::ferry::ServerContext& /*ctx*/,\n"
         "    const $request$& /*request*/, $response$* /*response*/) {\n"
@@ -327,25 +336,24 @@ void PrintDefaultHandlers(Printer& printer, const ServiceDescriptor* service) {
   }
 }
 
-void PrintDescriptor(Printer& printer, const ServiceDescriptor* service) {
-  printer.Print(ServiceVars(service),
+void PrintDescriptor(Printer& printer, const ServiceInfo& service) {
+  printer.Print(service.vars,
                 "\n"
                 "const ::ferry::ServiceDescriptor& $service_class$::Service::ferry_descriptor() "
                 "const {\n");
   printer.Indent();
-  if (service->method_count() == 0) {
-    printer.Print(ServiceVars(service),
+  if (service.descriptor->method_count() == 0) {
+    printer.Print(service.vars,
                   "static constexpr ::ferry::ServiceDescriptor kDescriptor = {\n"
                   "    $qualified_service$::kServiceName, {}};\n");
   } else {
     // Streaming methods were rejected in CheckSupported, so every method is unary.
     printer.Print("static constexpr ::ferry::MethodDescriptor kMethods[] = {\n");
-    const std::vector<MethodNames> names = MethodCppNames(service);
-    for (int m = 0; m < service->method_count(); ++m) {
-      printer.Print(MethodVars(service, m, names[m]),
+      for (int m = 0; m < service.descriptor->method_count(); ++m) {
+      printer.Print(service.methods[m],
                     "    {\"$method_name$\", \"$path$\", ::ferry::MethodKind::kUnary},\n");
     }
-    printer.Print(ServiceVars(service),
+    printer.Print(service.vars,
                   "};\n"
                   "static constexpr ::ferry::ServiceDescriptor kDescriptor = {\n"
                   "    $qualified_service$::kServiceName, kMethods};\n");
@@ -355,9 +363,9 @@ void PrintDescriptor(Printer& printer, const ServiceDescriptor* service) {
   printer.Print("}\n");
 }
 
-void PrintDispatch(Printer& printer, const ServiceDescriptor* service) {
-  if (service->method_count() == 0) {
-    printer.Print(ServiceVars(service),
+void PrintDispatch(Printer& printer, const ServiceInfo& service) {
+  if (service.descriptor->method_count() == 0) {
+    printer.Print(service.vars,
                   "\n"
                   "::absl::Status $service_class$::Service::ferry_dispatch(int method_index,\n"
                   "    ::ferry::ServerContext& /*ctx*/, ::absl::string_view /*request*/,\n"
@@ -366,15 +374,14 @@ void PrintDispatch(Printer& printer, const ServiceDescriptor* service) {
                   "}\n");
     return;
   }
-  printer.Print(ServiceVars(service),
+  printer.Print(service.vars,
                 "\n"
                 "::absl::Status $service_class$::Service::ferry_dispatch(int method_index,\n"
                 "    ::ferry::ServerContext& ctx, ::absl::string_view request,\n"
                 "    ::std::string* response) {\n"
                 "  switch (method_index) {\n");
-  const std::vector<MethodNames> names = MethodCppNames(service);
-  for (int m = 0; m < service->method_count(); ++m) {
-    printer.Print(MethodVars(service, m, names[m]),
+  for (int m = 0; m < service.descriptor->method_count(); ++m) {
+    printer.Print(service.methods[m],
                   "    case $index$:\n"
                   "      return ::ferry::internal::RunUnary(this, &Service::$call$, ctx, request,\n"
                   "                                         response);\n");
@@ -391,8 +398,8 @@ void PrintSource(Printer& printer, const FileDescriptor* file) {
   if (file->service_count() == 0) return;
   OpenNamespaces(printer, file);
   for (int s = 0; s < file->service_count(); ++s) {
-    const ServiceDescriptor* service = file->service(s);
-    printer.Print(ServiceVars(service), "// ---- $service_full_name$ ----\n\n");
+    const ServiceInfo service = DescribeService(file->service(s));
+    printer.Print(service.vars, "// ---- $service_full_name$ ----\n\n");
     PrintStubDefinitions(printer, service);
     PrintDefaultHandlers(printer, service);
     PrintDescriptor(printer, service);
