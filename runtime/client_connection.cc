@@ -15,9 +15,10 @@ namespace {
 constexpr absl::string_view kRetryPayload = "ferry.runtime/retry-on-new-connection";
 
 // A connection nobody has read from for this long may have lost its peer silently (the
-// server died while we were idle). Before reusing it, a non-blocking read checks for
-// EOF; back-to-back calls never pay for the check.
-constexpr absl::Duration kIdleCheckAfter = absl::Milliseconds(50);
+// server died or restarted while we were idle). Before reusing it, a non-blocking read
+// checks for EOF, so the call goes to a fresh connection instead of failing. Back-to-back
+// calls never pay for the check; after an idle millisecond its ~1 us is noise.
+constexpr absl::Duration kIdleCheckAfter = absl::Milliseconds(1);
 
 // How long control frames (CANCEL, PING acks) may wait for buffer space.
 constexpr absl::Duration kControlSendTimeout = absl::Seconds(1);

@@ -1,5 +1,6 @@
 #include "tests/conformance/child_server.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>

@@ -107,7 +107,7 @@ long RssKiB() {
   while (std::getline(in, line)) {
     if (absl::StartsWith(line, "VmRSS:")) {
       long kib = 0;
-      (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(line.substr(6, line.size() - 9)), &kib);
+      std::sscanf(line.c_str(), "VmRSS: %ld", &kib);
       return kib;
     }
   }

@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <ostream>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -38,6 +39,7 @@ struct RpcConformanceParam {
 };
 
 std::string ParamName(const testing::TestParamInfo<RpcConformanceParam>& info);
+inline void PrintTo(const RpcConformanceParam& p, std::ostream* os) { *os << p.name; }
 
 class RpcConformance : public testing::TestWithParam<RpcConformanceParam> {};
 
