@@ -109,6 +109,12 @@ expect_error 5 'error: NOT_FOUND: key "missing" not found' "$uds" delete missing
 expect_error 3 'error: INVALID_ARGUMENT: key must not be empty' "$uds" put "" value
 expect_error 3 'error: INVALID_ARGUMENT: key must not be empty' "$tcp" get ""
 
+# A deadline that has already passed fails before anything is sent (the later --timeout
+# wins over the one run() passes).
+run "$uds" --timeout=0s get greeting
+[[ $rc -eq 4 && $err == "error: DEADLINE_EXCEEDED: "?* ]] ||
+  fail "get with --timeout=0s: exit code $rc, stderr '$err'; want 4 and DEADLINE_EXCEEDED"
+
 # --- list by prefix, in key order ----------------------------------------------------
 expect_ok created "$uds" put fruit/banana yellow
 expect_ok created "$tcp" put fruit/apple red

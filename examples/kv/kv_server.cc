@@ -28,7 +28,8 @@
 
 ABSL_FLAG(std::vector<std::string>, address, {},
           "Comma-separated addresses to serve on, e.g. "
-          "unix:/tmp/kv.sock,tcp://127.0.0.1:0 (port 0 picks a free port)");
+          "unix:/tmp/kv.sock,tcp://127.0.0.1:0 (port 0 picks a free port). Given twice, "
+          "the last one wins, as for every absl flag: list them all in one.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "On SIGINT/SIGTERM, how long calls in flight may take to finish before they are "
           "cancelled");
