@@ -185,6 +185,31 @@ TEST(TcpTransportTest, MalformedAddressesAreInvalidArgument) {
   }
 }
 
+TEST(TcpTransportTest, AcceptSkipsAPeerThatResetDuringSetUp) {
+  TcpTransport tcp;
+  auto listener = tcp.Listen(*Address::Parse("tcp://127.0.0.1:0"), {});
+  ASSERT_TRUE(listener.ok());
+  const Address addr = *Address::Parse((*listener)->address());
+  // A peer that connects and resets before it is accepted.
+  {
+    absl::StatusOr<UniqueFd> doomed = ConnectTcpSocket(addr.target, Soon());
+    ASSERT_TRUE(doomed.ok()) << doomed.status();
+    const linger reset{1, 0};
+    ASSERT_EQ(::setsockopt(doomed->get(), SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)), 0);
+  }
+  absl::SleepFor(absl::Milliseconds(20));  // let the reset reach the queued socket
+  auto good = tcp.Connect(addr, {}, Soon());
+  ASSERT_TRUE(good.ok()) << good.status();
+  OutFrame f = MakeFrame(FrameType::kPing, 0, 0, "survivor");
+  ASSERT_TRUE((*good)->Send({&f, 1}, Soon()).ok());
+  // Accept() does not report the reset peer; it hands out the good one.
+  auto server = (*listener)->Accept();
+  ASSERT_TRUE(server.ok()) << server.status();
+  absl::StatusOr<Frame> got = (*server)->Receive(Soon());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->payload, "survivor");
+}
+
 TEST(TcpTransportTest, ParseTcpTarget) {
   absl::StatusOr<TcpHostPort> hp = ParseTcpTarget("[::1]:5000");
   ASSERT_TRUE(hp.ok());

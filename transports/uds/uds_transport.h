@@ -8,7 +8,8 @@
 //   - creates the socket file with Options::socket_mode (default 0600, owner only). The
 //     mode is set on the socket before bind(2), so the file never exists with wider
 //     permissions, whatever the process umask;
-//   - replaces a stale socket file left by a dead server (connect(2) to it is refused);
+//   - replaces a stale socket file left by a dead server (connect(2) to it is refused).
+//     The liveness probe reaches a live server as a connection that hangs up at once;
 //   - never steals a path from a live server: ALREADY_EXISTS naming the path. Nor does it
 //     remove anything that is not a socket (ALREADY_EXISTS);
 //   - a path longer than sun_path allows (107 bytes) is INVALID_ARGUMENT naming the limit;
