@@ -15,6 +15,11 @@ PACKAGES=(
   libabsl-dev
   libgtest-dev
   libbenchmark-dev
+  # The HTML report's screenshot test (bench/report): a headless browser, a font to draw
+  # with, and zlib to decode the screenshot.
+  chromium
+  fonts-dejavu-core
+  zlib1g-dev
 )
 
 missing=()
