@@ -59,7 +59,7 @@ absl::Status StreamConnection::Send(absl::Span<const OutFrame> frames, absl::Tim
   }
   if (frames.empty()) return absl::OkStatus();
 
-  absl::MutexLock lock(&send_mu_);
+  std::lock_guard<std::mutex> lock(send_mu_);
   // Serialise all headers first: iovecs point into headers_, which must not move after.
   headers_.resize(frames.size() * kFrameHeaderSize);
   iov_.clear();
