@@ -41,7 +41,9 @@ class ByteStream {
 
   // Writes a prefix of the `iovcnt` (<= IOV_MAX) buffers without blocking. Returns the byte
   // count, 0 when the stream cannot take any byte now, or the errno Status (EPIPE ->
-  // UNAVAILABLE). Never raises SIGPIPE.
+  // UNAVAILABLE). Never raises SIGPIPE (sockets use MSG_NOSIGNAL; a pipe implementation
+  // must block SIGPIPE around its write(2) and consume a pending one, since pipes have no
+  // such flag).
   virtual absl::StatusOr<size_t> WriteSome(const struct iovec* iov, int iovcnt) = 0;
 
   // Blocks until WriteSome() can make progress (or would fail), or `deadline`

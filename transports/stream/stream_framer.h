@@ -58,7 +58,8 @@ class StreamFramer {
 
   // Only after Next() returned kNeedMore: returns writable space after the buffered bytes,
   // large enough for at least `missing` bytes, compacting or growing the buffer as needed.
-  // The buffer never grows beyond max(chunk, kFrameHeaderSize + max_payload).
+  // The buffer never grows beyond max(chunk, kFrameHeaderSize + max_payload); once grown
+  // it is kept, so a connection that carries large messages reallocates only once.
   absl::Span<char> PrepareRead();
   // Records that `n` bytes (<= the span's size) were written at the start of the span.
   void CommitRead(size_t n);
