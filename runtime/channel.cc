@@ -48,39 +48,37 @@ Channel::Channel(std::string address, Address parsed, Transport* transport,
 Channel::~Channel() {
   std::shared_ptr<ClientConnection> conn;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     conn = std::move(connection_);
   }
   if (conn != nullptr) conn->Shutdown(absl::CancelledError("channel destroyed"));
 }
 
 absl::StatusOr<std::shared_ptr<ClientConnection>> Channel::GetConnection(absl::Time deadline) {
-  mu_.Lock();
+  std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    if (connection_ != nullptr && connection_->usable()) {
-      std::shared_ptr<ClientConnection> c = connection_;
-      mu_.Unlock();
-      return c;
-    }
+    if (connection_ != nullptr && connection_->usable()) return connection_;
     if (!connecting_) break;
     // Another caller is connecting: wait for its result rather than connect twice.
-    const bool done = mu_.AwaitWithDeadline(
-        absl::Condition(+[](bool* connecting) { return !*connecting; }, &connecting_), deadline);
-    if (!done) {
-      mu_.Unlock();
+    if (deadline == absl::InfiniteFuture()) {
+      connected_.wait(lock);
+    } else if (connected_.wait_until(lock, absl::ToChronoTime(deadline)) ==
+                   std::cv_status::timeout &&
+               connecting_) {
       return absl::DeadlineExceededError(absl::StrCat("deadline exceeded connecting to ", address_));
     }
   }
   connecting_ = true;
   std::shared_ptr<ClientConnection> old = std::move(connection_);
-  mu_.Unlock();
+  lock.unlock();
   old.reset();  // a draining connection lives on while its calls (async ones) hold it
 
   absl::StatusOr<std::shared_ptr<ClientConnection>> conn = ClientConnection::Connect(
       transport_, parsed_, options_, std::min(deadline, absl::Now() + options_.connect_timeout));
 
-  absl::MutexLock lock(&mu_);
+  lock.lock();
   connecting_ = false;
+  connected_.notify_all();
   if (!conn.ok()) {
     // A connect that ran out of the call's own time is the call's deadline; anything else
     // (refused, no such socket, connect timeout) means the server is not there.

@@ -26,7 +26,9 @@
 #define FERRY_RUNTIME_CHANNEL_H_
 
 #include <cstdint>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/functional/any_invocable.h"
@@ -100,7 +102,8 @@ class Channel {
   const std::shared_ptr<const TransportRegistry> transports_;
   const ChannelOptions options_;
 
-  absl::Mutex mu_;
+  std::mutex mu_;  // std::mutex: see client_connection.h
+  std::condition_variable connected_;
   std::shared_ptr<ClientConnection> connection_ ABSL_GUARDED_BY(mu_);
   bool connecting_ ABSL_GUARDED_BY(mu_) = false;
 };

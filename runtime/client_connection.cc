@@ -33,6 +33,19 @@ absl::Status Annotate(const absl::Status& s, absl::string_view prefix) {
   return absl::Status(s.code(), absl::StrCat(prefix, s.message()));
 }
 
+// Waits on `cv` with `mu` held by the caller (locked on return). True on timeout.
+bool WaitUntil(std::condition_variable& cv, std::mutex& mu, absl::Time deadline) {
+  std::unique_lock<std::mutex> lock(mu, std::adopt_lock);
+  bool timed_out = false;
+  if (deadline == absl::InfiniteFuture()) {
+    cv.wait(lock);
+  } else {
+    timed_out = cv.wait_until(lock, absl::ToChronoTime(deadline)) == std::cv_status::timeout;
+  }
+  lock.release();  // the caller's guard still owns mu
+  return timed_out;
+}
+
 // Per-thread scratch for serializing requests, so steady-state calls do not allocate.
 std::string& ScratchRequest() {
   thread_local std::string buf;
@@ -54,7 +67,7 @@ struct ClientConnection::PendingCall {
   bool done = false;
   absl::Status status;
   // Sync calls: the caller waits on cv (with mu_) for done or for the reader role.
-  absl::CondVar cv;
+  std::condition_variable cv;
   // Async calls only.
   bool is_async = false;
   absl::AnyInvocable<void(absl::Status) &&> callback;
@@ -141,7 +154,7 @@ ClientConnection::ClientConnection(std::unique_ptr<Connection> conn, const Chann
     : conn_(std::move(conn)),
       options_(options),
       max_send_(std::min(options.max_send_message_size, peer_max_message)) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   last_read_ = absl::Now();
 }
 
@@ -149,9 +162,9 @@ ClientConnection::~ClientConnection() {
   Shutdown(absl::CancelledError("channel closed"));
   std::thread helper;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     helper_stop_ = true;
-    helper_cv_.SignalAll();
+    helper_cv_.notify_all();
     helper.swap(helper_);
   }
   if (helper.joinable()) {
@@ -167,7 +180,7 @@ ClientConnection::~ClientConnection() {
 void ClientConnection::Shutdown(const absl::Status& why) {
   Completions completions;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     FailAllLocked(why, completions);
   }
   completions.Run(this);
@@ -205,7 +218,7 @@ absl::Status ClientConnection::Start(PendingCall* call, ClientContext& ctx,
 
   uint32_t id;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (closed_ || !usable_.load(std::memory_order_relaxed)) {
       return RetryStatus(absl::StrCat("connection unusable: ", closed_status_.message()));
     }
@@ -233,7 +246,7 @@ absl::Status ClientConnection::Start(PendingCall* call, ClientContext& ctx,
   Completions completions;
   absl::Status result;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     auto it = calls_.find(id);
     const bool still_ours = it != calls_.end() && it->second == call;
     if (still_ours) {
@@ -256,10 +269,10 @@ bool ClientConnection::CheckIdleConnectionLocked() {
   reader_active_ = true;
   Completions completions;
   for (;;) {
-    mu_.Unlock();
+    mu_.unlock();
     // A deadline in the past polls without blocking.
     absl::StatusOr<Frame> frame = conn_->Receive(absl::InfinitePast());
-    mu_.Lock();
+    mu_.lock();
     if (frame.ok()) {
       HandleFrameLocked(*frame, completions);
       continue;
@@ -275,9 +288,9 @@ bool ClientConnection::CheckIdleConnectionLocked() {
   reader_active_ = false;
   HandOffReaderLocked();
   if (!completions.empty()) {
-    mu_.Unlock();
+    mu_.unlock();
     completions.Run(this);
-    mu_.Lock();
+    mu_.lock();
   }
   return !closed_ && usable_.load(std::memory_order_relaxed);
 }
@@ -287,7 +300,7 @@ absl::Status ClientConnection::Call(ClientContext& ctx, absl::string_view method
                                     google::protobuf::MessageLite* response) {
   if (ctx.IsCancelled()) return absl::CancelledError("call cancelled before it started");
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (!reader_active_ && calls_.empty() && absl::Now() - last_read_ > kIdleCheckAfter &&
         !CheckIdleConnectionLocked()) {
       return RetryStatus("connection was lost while idle");
@@ -304,7 +317,7 @@ absl::Status ClientConnection::Call(ClientContext& ctx, absl::string_view method
 
   Completions completions;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     while (!call.done) {
       if (!reader_active_) {
         reader_active_ = true;
@@ -313,7 +326,7 @@ absl::Status ClientConnection::Call(ClientContext& ctx, absl::string_view method
         HandOffReaderLocked();
         continue;
       }
-      const bool timed_out = call.cv.WaitWithDeadline(&mu_, call.deadline);
+      const bool timed_out = WaitUntil(call.cv, mu_, call.deadline);
       if (timed_out && !call.done && absl::Now() >= call.deadline) {
         CompleteLocked(&call, absl::DeadlineExceededError("deadline exceeded"), completions);
         completions.AddCancel(call.id);
@@ -334,7 +347,7 @@ bool ClientConnection::CallAsync(ClientContext& ctx, absl::string_view method,
     return true;
   }
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (!reader_active_ && calls_.empty() && absl::Now() - last_read_ > kIdleCheckAfter &&
         !CheckIdleConnectionLocked()) {
       return false;
@@ -361,7 +374,7 @@ bool ClientConnection::CallAsync(ClientContext& ctx, absl::string_view method,
     return true;
   }
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     WakeHelperLocked();
   }
   return true;
@@ -370,7 +383,7 @@ bool ClientConnection::CallAsync(ClientContext& ctx, absl::string_view method,
 void ClientConnection::CancelCall(uint32_t call_id) {
   Completions completions;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     auto it = calls_.find(call_id);
     if (it == calls_.end()) return;
     CompleteLocked(it->second, absl::CancelledError("call cancelled by the client"), completions);
@@ -383,9 +396,9 @@ template <typename Until>
 void ClientConnection::ReadAsReaderLocked(Until until, Completions& completions) {
   while (!until() && !closed_) {
     const absl::Time wake = NextWakeLocked();
-    mu_.Unlock();
+    mu_.unlock();
     absl::StatusOr<Frame> frame = conn_->Receive(wake);
-    mu_.Lock();
+    mu_.lock();
     if (frame.ok()) {
       HandleFrameLocked(*frame, completions);
     } else if (frame.status().code() != absl::StatusCode::kDeadlineExceeded) {
@@ -398,9 +411,9 @@ void ClientConnection::ReadAsReaderLocked(Until until, Completions& completions)
       if (now >= wake) ExpireDeadlinesLocked(now, completions);
     }
     if (!completions.empty()) {
-      mu_.Unlock();
+      mu_.unlock();
       completions.Run(this);
-      mu_.Lock();
+      mu_.lock();
     }
   }
   last_read_ = absl::Now();
@@ -504,7 +517,7 @@ void ClientConnection::FailAllLocked(const absl::Status& why, Completions& compl
     closed_status_ = why;
     usable_.store(false, std::memory_order_release);
     conn_->Close();  // wakes a reader blocked in Receive
-    helper_cv_.SignalAll();
+    helper_cv_.notify_all();
   }
   std::vector<PendingCall*> all;
   all.reserve(calls_.size());
@@ -521,7 +534,7 @@ void ClientConnection::CompleteLocked(PendingCall* call, absl::Status status,
     --async_calls_;
     completions.AddAsync(call);
   } else {
-    call->cv.Signal();
+    call->cv.notify_one();
   }
 }
 
@@ -529,7 +542,7 @@ void ClientConnection::HandOffReaderLocked() {
   if (reader_active_ || closed_) return;
   for (const auto& [id, call] : calls_) {
     if (!call->is_async) {
-      call->cv.Signal();
+      call->cv.notify_one();
       return;
     }
   }
@@ -541,7 +554,7 @@ void ClientConnection::WakeHelperLocked() {
   if (!helper_.joinable()) {
     helper_ = std::thread(&ClientConnection::HelperMain, weak_from_this());
   }
-  helper_cv_.Signal();
+  helper_cv_.notify_one();
 }
 
 void ClientConnection::HelperMain(std::weak_ptr<ClientConnection> weak) {
@@ -557,10 +570,10 @@ bool ClientConnection::HelperStep() {
   Completions completions;
   bool keep_going = true;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     while (!helper_stop_ && !closed_ && (reader_active_ || async_calls_ == 0)) {
       // Bounded, so the helper regularly lets go of its reference to the connection.
-      if (helper_cv_.WaitWithTimeout(&mu_, absl::Seconds(1))) return !helper_stop_;
+      if (WaitUntil(helper_cv_, mu_, absl::Now() + absl::Seconds(1))) return !helper_stop_;
     }
     if (helper_stop_ || closed_) return false;
     reader_active_ = true;

@@ -6,7 +6,7 @@ void ClientContext::Cancel() {
   std::shared_ptr<internal::CallCanceller> owner;
   uint32_t id = 0;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     cancelled_.store(true, std::memory_order_release);
     owner = owner_;
     id = call_id_;
@@ -15,7 +15,7 @@ void ClientContext::Cancel() {
 }
 
 bool ClientContext::Bind(std::shared_ptr<internal::CallCanceller> owner, uint32_t call_id) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (cancelled_.load(std::memory_order_acquire)) return false;
   owner_ = std::move(owner);
   call_id_ = call_id;
@@ -24,7 +24,7 @@ bool ClientContext::Bind(std::shared_ptr<internal::CallCanceller> owner, uint32_
 
 void ClientContext::Unbind() {
   std::shared_ptr<internal::CallCanceller> owner;
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   owner.swap(owner_);  // released after mu_, in case it is the last reference
   call_id_ = 0;
 }

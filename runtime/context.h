@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -94,7 +95,7 @@ class ClientContext {
   Metadata metadata_;
   Metadata trailers_;
   std::atomic<bool> cancelled_{false};
-  absl::Mutex mu_;
+  std::mutex mu_;  // std::mutex: see client_connection.h
   std::shared_ptr<internal::CallCanceller> owner_ ABSL_GUARDED_BY(mu_);
   uint32_t call_id_ ABSL_GUARDED_BY(mu_) = 0;
 };

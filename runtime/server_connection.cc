@@ -90,9 +90,8 @@ void ServerConnection::Run() {
   // pool handlers, and only then let the connection be freed.
   CancelAll(absl::UnavailableError("client disconnected"));
   {
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(
-        +[](int* running) { return *running == 0; }, &running_));
+    std::unique_lock<std::mutex> lock(mu_);
+    idle_.wait(lock, [this] { return running_ == 0; });
   }
   finished_.store(true, std::memory_order_release);
 }
@@ -101,7 +100,7 @@ void ServerConnection::ProtocolError(absl::string_view what) {
   scratch_.clear();
   uint32_t last;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     last = last_call_id_;
   }
   EncodeGoAway(GoAwayPayload{last, absl::StatusCode::kInvalidArgument,
@@ -117,7 +116,7 @@ ServerConnection::Call* ServerConnection::FindLocked(uint32_t id) {
 }
 
 ServerConnection::Call* ServerConnection::Allocate() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (free_calls_.empty()) {
     all_calls_.push_back(std::make_unique<Call>());
     return all_calls_.back().get();
@@ -146,7 +145,7 @@ void ServerConnection::Reject(uint32_t id, const absl::Status& status) {
 bool ServerConnection::OnCallStart(const Frame& frame) {
   const uint32_t id = frame.header.call_id;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (calls_.contains(id)) {
       ProtocolError(absl::StrCat("call id ", id, " started twice"));
       return false;
@@ -177,7 +176,7 @@ bool ServerConnection::OnCallStart(const Frame& frame) {
       Reject(id, absl::UnimplementedError(absl::StrCat(
                      "streaming method ", call->start.method, " is not supported yet")));
     }
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     Release(call);
     return true;
   }
@@ -186,7 +185,7 @@ bool ServerConnection::OnCallStart(const Frame& frame) {
   ServerCallAccess::Reset(*call->ctx, call->start.method,
                           BudgetMicrosToDeadline(call->start.budget_us, absl::Now()),
                           &call->start.metadata, peer_);
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   calls_.emplace(id, call);
   return true;
 }
@@ -195,7 +194,7 @@ bool ServerConnection::OnMessage(const Frame& frame) {
   const uint32_t id = frame.header.call_id;
   Call* call;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     call = FindLocked(id);
     if (call == nullptr || call->running) return true;  // call already ended: ignore
     absl::Status error;
@@ -227,7 +226,7 @@ bool ServerConnection::OnMessage(const Frame& frame) {
 bool ServerConnection::OnHalfClose(uint32_t id) {
   Call* call;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     call = FindLocked(id);
     if (call == nullptr || call->running) return true;
     if (!call->has_request) {
@@ -242,7 +241,7 @@ bool ServerConnection::OnHalfClose(uint32_t id) {
 }
 
 void ServerConnection::OnCancel(uint32_t id) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   Call* call = FindLocked(id);
   if (call == nullptr) return;
   calls_.erase(id);
@@ -260,7 +259,7 @@ void ServerConnection::Dispatch(Call* call, absl::string_view request) {
   const uint32_t id = call->id;
   if (absl::Now() >= call->ctx->deadline()) {
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       calls_.erase(id);
       Release(call);
     }
@@ -273,7 +272,7 @@ void ServerConnection::Dispatch(Call* call, absl::string_view request) {
     call->request.assign(request.data(), request.size());
   }
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     call->running = true;
     if (!inline_handler) {
       call->pooled = true;
@@ -301,7 +300,7 @@ void ServerConnection::RunHandler(Call* call, absl::string_view request) {
 void ServerConnection::Finish(Call* call, absl::Status status) {
   bool send;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     send = !call->ended;
     if (send) {
       call->ended = true;
@@ -310,8 +309,8 @@ void ServerConnection::Finish(Call* call, absl::Status status) {
   }
   if (send) SendEnd(call, status);
   {
-    absl::MutexLock lock(&mu_);
-    if (call->pooled) --running_;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (call->pooled && --running_ == 0) idle_.notify_all();
     Release(call);
   }
   server_->CallFinished();
@@ -331,7 +330,7 @@ void ServerConnection::SendEnd(Call* call, const absl::Status& status) {
 void ServerConnection::GoAway() {
   uint32_t last;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (draining_) return;
     draining_ = true;
     last = last_call_id_;
@@ -346,7 +345,7 @@ void ServerConnection::GoAway() {
 void ServerConnection::CancelAll(const absl::Status& why) {
   std::vector<std::pair<uint32_t, bool>> ended;  // call id, whether CALL_END must be sent
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     std::vector<Call*> live;
     for (const auto& [id, call] : calls_) live.push_back(call);
     for (Call* call : live) {

@@ -5,6 +5,8 @@
 #define FERRY_RUNTIME_SERVER_CONNECTION_H_
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <thread>
@@ -13,7 +15,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "runtime/context.h"
 #include "runtime/frame.h"
 #include "transports/transport.h"
@@ -81,7 +82,8 @@ class ServerConnection {
   std::atomic<bool> finished_{false};
   std::string scratch_;  // reader-thread scratch for small control payloads
 
-  absl::Mutex mu_;
+  std::mutex mu_;  // std::mutex: see client_connection.h
+  std::condition_variable idle_;  // signalled when running_ drops to 0
   absl::flat_hash_map<uint32_t, Call*> calls_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<Call>> all_calls_ ABSL_GUARDED_BY(mu_);
   std::vector<Call*> free_calls_ ABSL_GUARDED_BY(mu_);

@@ -3,6 +3,7 @@
 #ifndef FERRY_RUNTIME_SERVER_IMPL_H_
 #define FERRY_RUNTIME_SERVER_IMPL_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -49,8 +50,8 @@ class ServerImpl {
   const ServerOptions& options() const { return options_; }
   WorkerPool& pool() { return *pool_; }
   // Counts handlers that have been admitted and not yet finished, for the drain.
-  void CallStarted();
-  void CallFinished();
+  void CallStarted() { active_calls_.fetch_add(1, std::memory_order_relaxed); }
+  void CallFinished() { active_calls_.fetch_sub(1, std::memory_order_release); }
 
  private:
   void AcceptLoop(Listener* listener);
@@ -68,7 +69,8 @@ class ServerImpl {
   std::vector<std::unique_ptr<ServerConnection>> connections_ ABSL_GUARDED_BY(mu_);
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_done_ ABSL_GUARDED_BY(mu_) = false;
-  int active_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  // Atomic, not under mu_: it changes twice per call, and only the drain reads it.
+  std::atomic<int> active_calls_{0};
 };
 
 }  // namespace ferry
