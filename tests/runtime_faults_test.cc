@@ -1,0 +1,232 @@
+// Runtime behaviour under injected faults and misuse, over the in-process loopback
+// transport (no sockets): connections that die mid-call, corrupt frames, slow delivery,
+// bad configuration, cancellation races, channels destroyed with calls in flight.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/blocking_counter.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "runtime/channel.h"
+#include "runtime/server.h"
+#include "tests/conformance/conformance_service.h"
+#include "transports/loopback/loopback_transport.h"
+
+namespace ferry::conformance {
+namespace {
+
+std::shared_ptr<const TransportRegistry> Loopback(const LoopbackTransport::Options& options) {
+  auto registry = std::make_shared<TransportRegistry>();
+  EXPECT_TRUE(registry->Register(std::make_unique<LoopbackTransport>(options)).ok());
+  return registry;
+}
+
+struct Rig {
+  ConformanceService service;
+  std::unique_ptr<Server> server;
+  std::shared_ptr<Channel> channel;
+  std::unique_ptr<Conformance::Stub> stub;
+
+  explicit Rig(const LoopbackTransport::Options& options = {}) {
+    auto registry = Loopback(options);
+    auto s = ServerBuilder(registry)
+                 .AddListeningAddress("inproc:faults")
+                 .RegisterService(&service, HandlerThread::kInline)
+                 .SetMethodThread("/ferry.conformance.Conformance/Sleep", HandlerThread::kPool)
+                 .BuildAndStart();
+    EXPECT_TRUE(s.ok()) << s.status();
+    server = *std::move(s);
+    channel = *Channel::Create("inproc:faults", registry);
+    stub = std::make_unique<Conformance::Stub>(channel);
+  }
+};
+
+absl::Status Echo(Conformance::Stub& stub, absl::Duration timeout = absl::Seconds(10)) {
+  ClientContext ctx;
+  ctx.set_timeout(timeout);
+  EchoRequest req;
+  req.set_payload("ping");
+  return stub.Echo(ctx, req).status();
+}
+
+TEST(RuntimeFaults, ConnectionLostAfterTheRequestIsUnavailableNotAHang) {
+  // Frames per connection: 2 HELLOs, then CALL_START + MESSAGE; the reply never comes.
+  LoopbackTransport::Options o;
+  o.drop_after_frames = 4;
+  Rig rig(o);
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < 3; ++i) {
+    absl::Status s = Echo(*rig.stub, absl::Seconds(30));
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  }
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+}
+
+TEST(RuntimeFaults, CorruptReplyFailsTheCallAndTheNextCallReconnects) {
+  LoopbackTransport::Options o;
+  o.corrupt_frame = 4;  // the reply MESSAGE of the first call on each connection
+  Rig rig(o);
+  absl::Status first = Echo(*rig.stub);
+  EXPECT_EQ(first.code(), absl::StatusCode::kUnavailable) << first;
+  EXPECT_TRUE(absl::StrContains(first.message(), "magic")) << first;
+  // A new connection is made for the next call (and its first reply is corrupted too).
+  EXPECT_EQ(Echo(*rig.stub).code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(RuntimeFaults, SlowDeliveryMeetsTheDeadline) {
+  LoopbackTransport::Options o;
+  o.delivery_delay = absl::Milliseconds(300);
+  Rig rig(o);
+  ASSERT_TRUE(Echo(*rig.stub).ok());  // connects (slowly)
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(Echo(*rig.stub, absl::Milliseconds(50)).code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(250));
+  // The late reply of the expired call is ignored; the connection keeps working.
+  EXPECT_TRUE(Echo(*rig.stub).ok());
+}
+
+TEST(RuntimeFaults, BadAddressesAndUnknownSchemesAreInvalidArgument) {
+  auto registry = Loopback({});
+  EXPECT_EQ(Channel::Create("no-scheme", registry).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  absl::Status unknown = Channel::Create("carrier-pigeon://coop", registry).status();
+  EXPECT_EQ(unknown.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(unknown.message(), "inproc")) << unknown;  // lists known ones
+  EXPECT_EQ(Channel::Create("inproc:", registry).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(RuntimeFaults, ServerConfigurationErrors) {
+  auto registry = Loopback({});
+  ConformanceService a, b;
+  EXPECT_EQ(ServerBuilder(registry).RegisterService(&a).BuildAndStart().status().code(),
+            absl::StatusCode::kInvalidArgument);  // no address
+  EXPECT_EQ(ServerBuilder(registry)
+                .AddListeningAddress("inproc:x")
+                .RegisterService(&a)
+                .RegisterService(&b)
+                .BuildAndStart()
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);  // the same methods twice
+  EXPECT_EQ(ServerBuilder(registry)
+                .AddListeningAddress("inproc:x")
+                .RegisterService(&a)
+                .SetMethodThread("/ferry.conformance.Conformance/Nope", HandlerThread::kPool)
+                .BuildAndStart()
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  auto first = ServerBuilder(registry).AddListeningAddress("inproc:taken").RegisterService(&a)
+                   .BuildAndStart();
+  ASSERT_TRUE(first.ok());
+  // A failed build leaves nothing bound: the good address is free again afterwards.
+  EXPECT_EQ(ServerBuilder(registry)
+                .AddListeningAddress("inproc:free")
+                .AddListeningAddress("inproc:taken")
+                .RegisterService(&b)
+                .BuildAndStart()
+                .status()
+                .code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_TRUE(ServerBuilder(registry).AddListeningAddress("inproc:free").RegisterService(&b)
+                  .BuildAndStart()
+                  .ok());
+}
+
+TEST(RuntimeFaults, NoServerIsUnavailable) {
+  auto channel = Channel::Create("inproc:nobody-home", Loopback({}));
+  ASSERT_TRUE(channel.ok());
+  Conformance::Stub stub(*channel);
+  EXPECT_EQ(Echo(stub).code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(RuntimeFaults, CancelBeforeTheCallAndAfterItAreHarmless) {
+  Rig rig;
+  ClientContext cancelled;
+  cancelled.Cancel();
+  EchoRequest req;
+  EXPECT_EQ(rig.stub->Echo(cancelled, req).status().code(), absl::StatusCode::kCancelled);
+
+  ClientContext ctx;
+  ASSERT_TRUE(rig.stub->Echo(ctx, req).ok());
+  ctx.Cancel();  // the call is over: nothing to do
+  EXPECT_TRUE(Echo(*rig.stub).ok());
+}
+
+TEST(RuntimeFaults, CancelRacingWithCompletionNeverLosesTheCallback) {
+  Rig rig;
+  constexpr int kCalls = 300;
+  std::vector<std::unique_ptr<ClientContext>> contexts;
+  absl::BlockingCounter left(kCalls);
+  std::atomic<int> ok{0}, cancelled{0}, other{0};
+  for (int i = 0; i < kCalls; ++i) {
+    contexts.push_back(std::make_unique<ClientContext>());
+    EchoRequest req;
+    req.set_payload(std::to_string(i));
+    rig.stub->EchoAsync(*contexts.back(), req, [&](absl::StatusOr<EchoReply> r) {
+      if (r.ok()) {
+        ++ok;
+      } else if (r.status().code() == absl::StatusCode::kCancelled) {
+        ++cancelled;
+      } else {
+        ++other;
+      }
+      left.DecrementCount();
+    });
+    if (i % 2 == 0) contexts.back()->Cancel();
+  }
+  left.Wait();
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(ok.load() + cancelled.load(), kCalls);
+  EXPECT_GE(cancelled.load(), 1);
+}
+
+TEST(RuntimeFaults, DestroyingTheChannelEndsAsyncCallsInFlight) {
+  Rig rig;
+  ClientContext ctx;
+  SleepRequest req;
+  req.set_ms(5000);
+  absl::Notification done;
+  absl::Status status;
+  rig.stub->SleepAsync(ctx, req, [&](absl::StatusOr<SleepReply> r) {
+    status = r.status();
+    done.Notify();
+  });
+  while (rig.service.sleeping() == 0) absl::SleepFor(absl::Milliseconds(1));
+  rig.stub.reset();
+  rig.channel.reset();
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
+}
+
+TEST(RuntimeFaults, ShutdownCancelsHandlersThatOutliveItsDeadline) {
+  Rig rig;
+  ClientContext ctx;
+  SleepRequest req;
+  req.set_ms(20000);
+  req.set_tag("outlived");
+  absl::Notification done;
+  absl::Status status;
+  rig.stub->SleepAsync(ctx, req, [&](absl::StatusOr<SleepReply> r) {
+    status = r.status();
+    done.Notify();
+  });
+  while (rig.service.sleeping() == 0) absl::SleepFor(absl::Milliseconds(1));
+  const absl::Time start = absl::Now();
+  rig.server->Shutdown(absl::Now() + absl::Milliseconds(100));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_EQ(rig.service.SleepOutcome("outlived", absl::Seconds(1)), std::optional<bool>(true));
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+}
+
+}  // namespace
+}  // namespace ferry::conformance
