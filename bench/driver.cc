@@ -1,0 +1,189 @@
+#include "bench/driver.h"
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <optional>
+#include <system_error>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "bench/child.h"
+#include "bench/ferry_peer.h"
+#include "bench/grpc_peer.h"
+#include "bench/output.h"
+#include "bench/raw_peer.h"
+
+namespace ferry::bench {
+namespace {
+
+// The peers of one transport, and what keeps them alive.
+struct TransportPeers {
+  const BenchTransport* transport = nullptr;
+  std::string dir;  // local mode: removed with everything in it
+  std::vector<ServerChild> children;
+  std::vector<std::pair<Impl, std::unique_ptr<PeerClient>>> clients;
+
+  ~TransportPeers() {
+    clients.clear();
+    for (ServerChild& c : children) c.Stop();
+    if (!dir.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove_all(dir, ignored);
+    }
+  }
+};
+
+bool Serves(const BenchTransport& transport, Impl impl) {
+  return impl != Impl::kGrpc || transport.grpc;
+}
+
+absl::StatusOr<std::unique_ptr<TransportPeers>> LocalPeers(const BenchTransport& transport,
+                                                           const DriverOptions& options) {
+  auto peers = std::make_unique<TransportPeers>();
+  peers->transport = &transport;
+  // Socket paths must fit in sun_path (107 bytes): Bazel's $TEST_TMPDIR is too deep.
+  char dir[] = "/tmp/ferry-bench-XXXXXX";
+  if (mkdtemp(dir) == nullptr) return absl::InternalError("mkdtemp(/tmp/ferry-bench-XXXXXX) failed");
+  peers->dir = dir;
+  for (Impl impl : options.impls) {
+    if (!Serves(transport, impl)) continue;
+    absl::StatusOr<ServerChild> child = ServerChild::Start(
+        options.self, impl, transport.local_address(peers->dir, impl), options.server_cpu);
+    if (!child.ok()) return child.status();
+    absl::StatusOr<std::unique_ptr<PeerClient>> client =
+        NewPeerClient(impl, transport, child->address());
+    if (!client.ok()) return client.status();
+    peers->children.push_back(std::move(*child));
+    peers->clients.emplace_back(impl, std::move(*client));
+  }
+  return peers;
+}
+
+absl::StatusOr<std::unique_ptr<TransportPeers>> RemotePeers(const DriverOptions& options) {
+  absl::StatusOr<Address> base = Address::Parse(options.connect);
+  if (!base.ok()) return base.status();
+  const BenchTransport* transport = FindTransportByScheme(base->scheme);
+  if (transport == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--connect: no benchmark transport for scheme \"", base->scheme, "\""));
+  }
+  auto peers = std::make_unique<TransportPeers>();
+  peers->transport = transport;
+  for (Impl impl : options.impls) {
+    if (!Serves(*transport, impl)) continue;
+    absl::StatusOr<std::string> address = transport->peer_address(*base, impl);
+    if (!address.ok()) return address.status();
+    absl::StatusOr<std::unique_ptr<PeerClient>> client = NewPeerClient(impl, *transport, *address);
+    if (!client.ok()) return client.status();
+    peers->clients.emplace_back(impl, std::move(*client));
+  }
+  return peers;
+}
+
+// One measurement: the mode, size and caller count of a point.
+struct Point {
+  Mode mode;
+  uint64_t size;
+  int concurrency;
+};
+
+std::vector<Point> Points(const DriverOptions& options) {
+  std::vector<Point> points;
+  for (Mode mode : options.modes) {
+    for (uint64_t size : options.sizes) {
+      if (mode == Mode::kThroughput) {
+        for (int c : options.concurrency) points.push_back({mode, size, c});
+      } else {
+        points.push_back({mode, size, 1});
+      }
+    }
+  }
+  return points;
+}
+
+absl::StatusOr<Result> Measure(PeerClient& client, const Point& point, const ModeOptions& mode,
+                               Progress& progress) {
+  switch (point.mode) {
+    case Mode::kLatency:
+      return MeasureLatency(client, point.size, mode, progress);
+    case Mode::kThroughput:
+      return MeasureThroughput(client, point.size, point.concurrency, mode, progress);
+    case Mode::kOpenLoop:
+      return MeasureOpenLoop(client, point.size, mode, progress);
+  }
+  return absl::InvalidArgumentError("unknown mode");
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PeerClient>> NewPeerClient(Impl impl,
+                                                          const BenchTransport& transport,
+                                                          const std::string& address) {
+  switch (impl) {
+    case Impl::kFerry:
+      return NewFerryPeerClient(address);
+    case Impl::kRaw:
+      return NewRawPeerClient(*transport.raw, address);
+    case Impl::kGrpc:
+      return NewGrpcPeerClient(address);
+  }
+  return absl::InvalidArgumentError("unknown implementation");
+}
+
+absl::StatusOr<std::vector<Result>> RunBenchmarks(const DriverOptions& options,
+                                                  Progress& progress) {
+  std::vector<const BenchTransport*> transports = options.transports;
+  if (!options.connect.empty()) {
+    absl::StatusOr<Address> base = Address::Parse(options.connect);
+    if (!base.ok()) return base.status();
+    transports = {FindTransportByScheme(base->scheme)};
+    if (transports[0] == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--connect: no benchmark transport for scheme \"", base->scheme, "\""));
+    }
+  }
+  const std::vector<Point> points = Points(options);
+  size_t total = 0;
+  for (const BenchTransport* t : transports) {
+    for (Impl impl : options.impls) total += Serves(*t, impl) ? points.size() : 0;
+  }
+
+  std::vector<Result> results;
+  size_t done = 0;
+  for (const BenchTransport* transport : transports) {
+    absl::StatusOr<std::unique_ptr<TransportPeers>> peers =
+        options.connect.empty() ? LocalPeers(*transport, options) : RemotePeers(options);
+    if (!peers.ok()) return peers.status();
+    for (const Point& point : points) {
+      for (auto& [impl, client] : (*peers)->clients) {
+        ++done;
+        std::string label = absl::StrCat("[", done, "/", total, "] ", ModeName(point.mode), " ",
+                                         transport->name, " ", ImplName(impl), " ",
+                                         FormatSize(point.size));
+        if (point.mode == Mode::kThroughput) absl::StrAppend(&label, " x", point.concurrency);
+        progress.Begin(label);
+        absl::StatusOr<Result> result = Measure(*client, point, options.mode_options, progress);
+        progress.End();
+        if (!result.ok()) {
+          progress.Note(absl::StrCat("ferry-bench: ", label, ": ", result.status().ToString()));
+          Result failed;
+          failed.mode = std::string(ModeName(point.mode));
+          failed.size = point.size;
+          failed.concurrency = point.concurrency;
+          failed.errors = 1;
+          result = std::move(failed);
+        } else if (result->errors > 0) {
+          progress.Note(absl::StrCat("ferry-bench: ", label, ": ", result->errors, " calls failed"));
+        }
+        result->impl = std::string(ImplName(impl));
+        result->transport = std::string(transport->name);
+        result->variant = std::string(transport->variant);
+        results.push_back(std::move(*result));
+      }
+    }
+  }
+  return results;
+}
+
+}  // namespace ferry::bench

@@ -1,0 +1,284 @@
+// ferry-bench: the same generated remote call over every transport, side by side with the
+// bare mechanism (raw) and gRPC, in one run. See bench/README.md.
+#include <sched.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "absl/flags/declare.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "bench/driver.h"
+#include "bench/modes.h"
+#include "bench/options.h"
+#include "bench/output.h"
+#include "bench/progress.h"
+#include "bench/report_html.h"
+#include "bench/results.h"
+#include "bench/serve.h"
+#include "bench/setup_info.h"
+#include "bench/transports.h"
+
+ABSL_FLAG(std::string, transports, "all",
+          "comma-separated mechanisms to measure (uds, tcp), or \"all\"");
+ABSL_FLAG(std::string, impls, "ferry,raw,grpc",
+          "implementations per mechanism: ferry (the generated Ferry stub), raw (the bare "
+          "mechanism, no RPC layer: the floor), grpc (grpc++ over the same mechanism, where "
+          "gRPC runs)");
+ABSL_FLAG(std::string, modes, "latency,throughput,open_loop",
+          "latency (closed loop, one call in flight), throughput (N callers for --duration), "
+          "open_loop (fixed --rate, latency from the intended send time)");
+ABSL_FLAG(std::string, sizes, "64,4k,64k,1m", "payload sizes each way: 64, 4k, 64k, 1m, ...");
+ABSL_FLAG(uint64_t, iterations, 10000, "latency mode: measured calls per point");
+ABSL_FLAG(int64_t, warmup, -1,
+          "latency and open-loop modes: unmeasured calls before each point; -1: "
+          "max(10, iterations / 10)");
+ABSL_FLAG(double, latency_time_limit, 10,
+          "latency mode: seconds after which a point stops early (fewer calls, recorded)");
+ABSL_FLAG(double, duration, 1, "throughput and open-loop modes: seconds per point");
+ABSL_FLAG(std::string, concurrency, "1,2,4,8,16", "throughput mode: callers in flight");
+ABSL_FLAG(double, rate, 2000, "open-loop mode: offered calls per second");
+ABSL_FLAG(bool, pin, false,
+          "pin the client to one CPU and local servers to another (sched_setaffinity); "
+          "recorded in the output");
+ABSL_FLAG(std::string, json, "", "write the results as JSON here (schema: bench/README.md)");
+ABSL_FLAG(std::string, csv, "", "write the results as CSV here");
+ABSL_FLAG(std::string, html, "", "write the HTML report here");
+ABSL_FLAG(std::string, out_dir, "",
+          "directory for the JSON, CSV and HTML files not named by --json/--csv/--html; "
+          "default: bench-results/<date-time> in the workspace (bazel run) or the current "
+          "directory");
+ABSL_FLAG(std::string, connect, "",
+          "measure the peers of a `ferry-bench --serve` on another machine: the Ferry "
+          "peer's address, e.g. tcp://10.0.0.2:7000 (raw and grpc peers are found from it "
+          "as --serve placed them). Measures that one mechanism; --transports is ignored");
+ABSL_FLAG(std::string, serve, "",
+          "serve instead of measuring, e.g. tcp://0.0.0.0:7000, until SIGTERM/SIGINT. Each "
+          "--serve_impl runs in its own process: ferry on the address, raw and grpc on the "
+          "next two ports (unix: paths get .raw and .grpc appended). Prints "
+          "\"serving <impl> on <address>\" per implementation");
+ABSL_FLAG(std::string, serve_impl, "ferry,raw,grpc", "with --serve: what to serve");
+
+ABSL_DECLARE_FLAG(bool, internal_child);
+ABSL_DECLARE_FLAG(int, internal_cpu);
+
+namespace ferry::bench {
+namespace {
+
+constexpr char kUsage[] =
+    "ferry-bench: the same generated remote call over every transport, next to the bare\n"
+    "mechanism (raw) and gRPC, measured in one run.\n"
+    "\n"
+    "  ferry-bench [--transports=uds,tcp] [--modes=latency,throughput,open_loop]\n"
+    "              [--sizes=64,4k,64k,1m] [--pin] [--out_dir=DIR | --json=F --csv=F --html=F]\n"
+    "\n"
+    "Local mode (default): each server runs in a child process ferry-bench starts and stops.\n"
+    "Across machines: on the server `ferry-bench --serve=tcp://0.0.0.0:7000`, on the client\n"
+    "`ferry-bench --connect=tcp://<server>:7000`.\n"
+    "Tables go to stdout; JSON, CSV and HTML files to --out_dir (or the paths given).";
+
+int Fail(const std::string& message) {
+  std::cerr << "ferry-bench: " << message << std::endl;
+  return 2;
+}
+
+bool Pin(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return sched_setaffinity(0, sizeof(set), &set) == 0;
+}
+
+std::string SelfPath() {
+  std::error_code ec;
+  const std::filesystem::path p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? "/proc/self/exe" : p.string();
+}
+
+// Where relative defaults live: the workspace under `bazel run`, else the current dir.
+std::string BaseDir() {
+  const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY");
+  if (ws != nullptr && *ws != '\0') return ws;
+  std::error_code ec;
+  const std::filesystem::path cwd = std::filesystem::current_path(ec);
+  return ec ? "." : cwd.string();
+}
+
+int Main(int argc, char** argv) {
+  absl::FlagsUsageConfig config;
+  config.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "bench/main.cc");
+  };
+  config.contains_helpshort_flags = config.contains_help_flags;
+  absl::SetFlagsUsageConfig(config);
+  absl::SetProgramUsageMessage(kUsage);
+  const std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  if (rest.size() > 1) return Fail(absl::StrCat("unexpected argument \"", rest[1], "\""));
+  signal(SIGPIPE, SIG_IGN);
+
+  if (const int cpu = absl::GetFlag(FLAGS_internal_cpu); cpu >= 0 && !Pin(cpu)) {
+    return Fail(absl::StrCat("cannot pin to CPU ", cpu));
+  }
+
+  if (!absl::GetFlag(FLAGS_serve).empty()) {
+    ServeOptions serve;
+    serve.address = absl::GetFlag(FLAGS_serve);
+    serve.child = absl::GetFlag(FLAGS_internal_child);
+    serve.self = SelfPath();
+    for (const std::string& name : SplitList(absl::GetFlag(FLAGS_serve_impl))) {
+      absl::StatusOr<Impl> impl = ParseImpl(name);
+      if (!impl.ok()) return Fail(absl::StrCat("--serve_impl: ", impl.status().message()));
+      serve.impls.push_back(*impl);
+    }
+    if (absl::GetFlag(FLAGS_pin) && !serve.child) {
+      const std::vector<int> cpus = AllowedCpus();
+      if (!cpus.empty() && !Pin(cpus.back())) return Fail("cannot pin the server");
+    }
+    return Serve(serve);
+  }
+
+  DriverOptions options;
+  options.self = SelfPath();
+  options.connect = absl::GetFlag(FLAGS_connect);
+  const std::string transports = absl::GetFlag(FLAGS_transports);
+  if (transports == "all") {
+    for (const BenchTransport& t : BenchTransports()) options.transports.push_back(&t);
+  } else {
+    for (const std::string& name : SplitList(transports)) {
+      const BenchTransport* t = FindTransportByName(name);
+      if (t == nullptr) {
+        std::vector<std::string> known;
+        for (const BenchTransport& b : BenchTransports()) known.emplace_back(b.name);
+        return Fail(absl::StrCat("--transports: unknown mechanism \"", name, "\" (known: ",
+                                 absl::StrJoin(known, ", "), ")"));
+      }
+      options.transports.push_back(t);
+    }
+  }
+  for (const std::string& name : SplitList(absl::GetFlag(FLAGS_impls))) {
+    absl::StatusOr<Impl> impl = ParseImpl(name);
+    if (!impl.ok()) return Fail(absl::StrCat("--impls: ", impl.status().message()));
+    options.impls.push_back(*impl);
+  }
+  for (const std::string& name : SplitList(absl::GetFlag(FLAGS_modes))) {
+    absl::StatusOr<Mode> mode = ParseMode(name);
+    if (!mode.ok()) return Fail(absl::StrCat("--modes: ", mode.status().message()));
+    options.modes.push_back(*mode);
+  }
+  absl::StatusOr<std::vector<uint64_t>> sizes =
+      ParseSizeList(absl::GetFlag(FLAGS_sizes), kMaxPayload);
+  if (!sizes.ok()) return Fail(absl::StrCat("--sizes: ", sizes.status().message()));
+  options.sizes = *sizes;
+  absl::StatusOr<std::vector<int>> concurrency =
+      ParseIntList(absl::GetFlag(FLAGS_concurrency), 1024);
+  if (!concurrency.ok()) {
+    return Fail(absl::StrCat("--concurrency: ", concurrency.status().message()));
+  }
+  options.concurrency = *concurrency;
+  if (options.transports.empty() || options.impls.empty() || options.modes.empty()) {
+    return Fail("nothing to measure: --transports, --impls and --modes must each name something");
+  }
+  ModeOptions& m = options.mode_options;
+  m.iterations = absl::GetFlag(FLAGS_iterations);
+  const int64_t warmup = absl::GetFlag(FLAGS_warmup);
+  m.warmup = warmup >= 0 ? static_cast<uint64_t>(warmup) : std::max<uint64_t>(10, m.iterations / 10);
+  const double duration = absl::GetFlag(FLAGS_duration);
+  const double limit = absl::GetFlag(FLAGS_latency_time_limit);
+  m.rate = absl::GetFlag(FLAGS_rate);
+  if (m.iterations == 0) return Fail("--iterations must be at least 1");
+  if (!(duration > 0) || !(limit > 0)) {
+    return Fail("--duration and --latency_time_limit must be above 0");
+  }
+  if (!(m.rate > 0)) return Fail("--rate must be above 0");
+  m.duration = absl::Seconds(duration);
+  m.latency_time_limit = absl::Seconds(limit);
+
+  BenchReport report;
+  Setup& setup = report.setup;
+  setup.pinning = "none";
+  if (absl::GetFlag(FLAGS_pin)) {
+    const std::vector<int> cpus = AllowedCpus();
+    if (cpus.empty()) return Fail("--pin: no CPU to pin to");
+    const int client = cpus[0];
+    if (!Pin(client)) return Fail(absl::StrCat("--pin: cannot pin to CPU ", client));
+    if (options.connect.empty()) {
+      options.server_cpu = cpus.size() > 1 ? cpus[1] : cpus[0];
+      setup.pinning = absl::StrCat("client=cpu", client, " server=cpu", options.server_cpu);
+    } else {
+      setup.pinning = absl::StrCat("client=cpu", client, " server=remote");
+    }
+  }
+  const std::string base_dir = BaseDir();
+  setup.cpu_model = CpuModel();
+  setup.cores = OnlineCores();
+  setup.kernel = KernelVersion();
+  setup.hostname = HostName();
+  setup.location = options.connect.empty() ? "local" : absl::StrCat("remote ", options.connect);
+  setup.sizes = options.sizes;
+  setup.concurrency = options.concurrency;
+  setup.iterations = m.iterations;
+  setup.warmup = m.warmup;
+  setup.duration_s = duration;
+  setup.open_loop_rate = m.rate;
+  for (Mode mode : options.modes) setup.modes.emplace_back(ModeName(mode));
+  setup.ferry_version = FerryVersion(base_dir);
+  const absl::Time started = absl::Now();
+  setup.date = IsoDateUtc(started);
+
+  absl::StatusOr<std::vector<Result>> results;
+  {
+    Progress progress(Progress::StderrIsTerminal());
+    results = RunBenchmarks(options, progress);
+  }
+  if (!results.ok()) return Fail(results.status().ToString());
+  report.results = std::move(*results);
+  std::cout << FormatTables(report) << std::flush;
+
+  std::string json = absl::GetFlag(FLAGS_json);
+  std::string csv = absl::GetFlag(FLAGS_csv);
+  std::string html = absl::GetFlag(FLAGS_html);
+  if (json.empty() || csv.empty() || html.empty()) {
+    std::string dir = absl::GetFlag(FLAGS_out_dir);
+    if (dir.empty()) {
+      dir = absl::StrCat(base_dir, "/bench-results/",
+                         absl::FormatTime("%Y%m%d-%H%M%S", started, absl::LocalTimeZone()));
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return Fail(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+    if (json.empty()) json = dir + "/results.json";
+    if (csv.empty()) csv = dir + "/results.csv";
+    if (html.empty()) html = dir + "/report.html";
+  }
+  for (const auto& [path, contents] :
+       {std::pair{json, ToJson(report)}, std::pair{csv, ToCsv(report)},
+        std::pair{html, RenderHtmlReport(report)}}) {
+    if (absl::Status s = WriteFile(path, contents); !s.ok()) return Fail(s.ToString());
+  }
+  std::cout << "JSON: " << json << "\nCSV: " << csv << "\nHTML report: " << html << std::endl;
+
+  uint64_t errors = 0;
+  for (const Result& r : report.results) errors += r.errors;
+  if (errors > 0) {
+    std::cerr << "ferry-bench: " << errors << " calls failed (see the errors column)" << std::endl;
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace ferry::bench
+
+int main(int argc, char** argv) { return ferry::bench::Main(argc, argv); }

@@ -1,0 +1,301 @@
+#include "bench/modes.h"
+
+#include <sys/prctl.h>
+#include <time.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace ferry::bench {
+namespace {
+
+constexpr int kMaxConsecutiveErrors = 10;
+
+uint64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+uint64_t ToNs(absl::Duration d) { return static_cast<uint64_t>(absl::ToInt64Nanoseconds(d)); }
+
+// Sleeps until `when` (NowNs() clock): the kernel timer for the bulk, then a short spin,
+// because a timer wake-up is late by tens of microseconds, which open-loop latency (measured
+// from the intended send time) would charge to the peer.
+void SleepUntil(uint64_t when) {
+  constexpr uint64_t kSpinNs = 50'000;
+  uint64_t now = NowNs();
+  if (when > now + kSpinNs) {
+    const uint64_t wake = when - kSpinNs;
+    timespec ts{static_cast<time_t>(wake / 1'000'000'000u),
+                static_cast<long>(wake % 1'000'000'000u)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+    }
+  }
+  while (NowNs() < when) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
+  }
+}
+
+// Tells the user why the first call of a point failed (the count is in Result::errors).
+void NoteFailure(Progress& progress, bool& noted, const absl::Status& s) {
+  if (noted) return;
+  noted = true;
+  progress.Note(absl::StrCat("ferry-bench: call failed: ", s.ToString()));
+}
+
+Result NewResult(Mode mode, uint64_t size, int concurrency) {
+  Result r;
+  r.mode = std::string(ModeName(mode));
+  r.size = size;
+  r.concurrency = concurrency;
+  return r;
+}
+
+}  // namespace
+
+absl::string_view ModeName(Mode mode) {
+  switch (mode) {
+    case Mode::kLatency:
+      return "latency";
+    case Mode::kThroughput:
+      return "throughput";
+    case Mode::kOpenLoop:
+      return "open_loop";
+  }
+  return "?";
+}
+
+absl::StatusOr<Mode> ParseMode(absl::string_view name) {
+  for (Mode m : kAllModes) {
+    if (ModeName(m) == name) return m;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown mode \"", name, "\" (known: latency, throughput, open_loop)"));
+}
+
+const std::vector<double>& CurvePercentiles() {
+  static const std::vector<double>* const points = new std::vector<double>{
+      0,  5,  10, 15, 20, 25, 30, 35, 40, 45, 50,   55,   60,    65,     70, 75,
+      80, 85, 90, 95, 96, 97, 98, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100};
+  return *points;
+}
+
+void FillLatencyFigures(const Histogram& h, Result* result) {
+  if (h.count() == 0) return;  // nothing measured: figures stay absent
+  auto us = [&](double p) { return h.Percentile(p) / 1e3; };
+  result->p50_us = us(50);
+  result->p90_us = us(90);
+  result->p99_us = us(99);
+  result->p999_us = us(99.9);
+  result->max_us = static_cast<double>(h.max()) / 1e3;
+  result->mean_us = h.Mean() / 1e3;
+  result->percentiles.clear();
+  for (double p : CurvePercentiles()) result->percentiles.push_back({p, us(p)});
+}
+
+absl::StatusOr<Result> MeasureLatency(PeerClient& peer, uint64_t size, const ModeOptions& options,
+                                      Progress& progress) {
+  absl::StatusOr<std::unique_ptr<Caller>> caller = peer.NewCaller(size);
+  if (!caller.ok()) return caller.status();
+  Result result = NewResult(Mode::kLatency, size, 1);
+  Histogram h;
+  const uint64_t total = options.warmup + options.iterations;
+  int failures_in_row = 0;
+  bool noted = false;
+  uint64_t measured_ns = 0;
+  const uint64_t limit = NowNs() + ToNs(options.latency_time_limit);
+  for (uint64_t i = 0; i < total; ++i) {
+    const uint64_t t0 = NowNs();
+    const absl::Status s = (*caller)->Call();
+    const uint64_t t1 = NowNs();
+    if (!s.ok()) {
+      ++result.errors;
+      NoteFailure(progress, noted, s);
+      if (++failures_in_row >= kMaxConsecutiveErrors) break;
+      continue;
+    }
+    failures_in_row = 0;
+    if (i >= options.warmup) {
+      h.Record(t1 - t0);
+      measured_ns += t1 - t0;
+    }
+    progress.Set(static_cast<double>(i + 1) / static_cast<double>(total));
+    if (t1 > limit) break;
+  }
+  FillLatencyFigures(h, &result);
+  if (measured_ns > 0) {
+    result.calls_per_s = static_cast<double>(h.count()) / (static_cast<double>(measured_ns) / 1e9);
+  }
+  return result;
+}
+
+absl::StatusOr<Result> MeasureThroughput(PeerClient& peer, uint64_t size, int concurrency,
+                                         const ModeOptions& options, Progress& progress) {
+  struct Worker {
+    std::unique_ptr<Caller> caller;
+    Histogram histogram;
+    uint64_t calls = 0;
+    uint64_t errors = 0;
+    absl::Status first_error;
+    std::thread thread;
+  };
+  std::vector<Worker> workers(static_cast<size_t>(std::max(concurrency, 1)));
+  for (Worker& w : workers) {
+    absl::StatusOr<std::unique_ptr<Caller>> caller = peer.NewCaller(size);
+    if (!caller.ok()) return caller.status();
+    w.caller = std::move(*caller);
+  }
+  const uint64_t duration_ns = ToNs(options.duration);
+  const uint64_t warmup_ns = duration_ns / 10;
+
+  // Callers warm up on their own, then wait for `go`; the measured interval starts when the
+  // last one is ready, after both processes' CPU times are taken.
+  std::mutex mu;
+  std::condition_variable cv;
+  int ready = 0;
+  bool go = false;
+  uint64_t start_ns = 0;
+  for (Worker& w : workers) {
+    w.thread = std::thread([&, wp = &w] {
+      Worker& me = *wp;
+      const uint64_t warm_until = NowNs() + warmup_ns;
+      do {
+        if (!me.caller->Call().ok()) break;
+      } while (NowNs() < warm_until);
+      uint64_t start;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        ++ready;
+        cv.notify_all();
+        cv.wait(lock, [&] { return go; });
+        start = start_ns;
+      }
+      const uint64_t end = start + duration_ns;
+      int failures_in_row = 0;
+      while (true) {
+        const uint64_t t0 = NowNs();
+        if (t0 >= end) break;
+        const absl::Status s = me.caller->Call();
+        const uint64_t t1 = NowNs();
+        if (t1 > end) break;  // straddles the end: outside the interval
+        if (!s.ok()) {
+          if (me.errors++ == 0) me.first_error = s;
+          if (++failures_in_row >= kMaxConsecutiveErrors) break;
+          continue;
+        }
+        failures_in_row = 0;
+        me.histogram.Record(t1 - t0);
+        ++me.calls;
+      }
+    });
+  }
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return ready == static_cast<int>(workers.size()); });
+  }
+  absl::StatusOr<CpuTimes> server_before = peer.ServerCpu();
+  const CpuTimes client_before = ProcessCpu();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    start_ns = NowNs();
+    go = true;
+  }
+  cv.notify_all();
+  const uint64_t end_ns = start_ns + duration_ns;
+  for (uint64_t now = NowNs(); now < end_ns; now = NowNs()) {
+    progress.Set(static_cast<double>(now - start_ns) / static_cast<double>(duration_ns));
+    std::this_thread::sleep_for(std::chrono::nanoseconds(std::min<uint64_t>(end_ns - now, 50'000'000)));
+  }
+  for (Worker& w : workers) w.thread.join();
+  const CpuTimes client_after = ProcessCpu();
+  absl::StatusOr<CpuTimes> server_after = peer.ServerCpu();
+
+  Result result = NewResult(Mode::kThroughput, size, static_cast<int>(workers.size()));
+  Histogram all;
+  uint64_t calls = 0;
+  bool noted = false;
+  for (Worker& w : workers) {
+    all.Merge(w.histogram);
+    calls += w.calls;
+    result.errors += w.errors;
+    if (w.errors > 0) NoteFailure(progress, noted, w.first_error);
+  }
+  FillLatencyFigures(all, &result);
+  const double seconds = static_cast<double>(duration_ns) / 1e9;
+  result.calls_per_s = static_cast<double>(calls) / seconds;
+  result.mb_per_s = *result.calls_per_s * static_cast<double>(size) / 1e6;
+  if (calls > 0 && server_before.ok() && server_after.ok()) {
+    const double cpu_s = (client_after.total_s() - client_before.total_s()) +
+                         (server_after->total_s() - server_before->total_s());
+    result.cpu_us_per_call = cpu_s * 1e6 / static_cast<double>(calls);
+  }
+  return result;
+}
+
+absl::StatusOr<Result> MeasureOpenLoop(PeerClient& peer, uint64_t size,
+                                       const ModeOptions& options, Progress& progress) {
+  if (!(options.rate > 0)) return absl::InvalidArgumentError("open loop needs a rate above 0");
+  absl::StatusOr<std::unique_ptr<Caller>> caller = peer.NewCaller(size);
+  if (!caller.ok()) return caller.status();
+  Result result = NewResult(Mode::kOpenLoop, size, 1);
+  for (uint64_t i = 0; i < options.warmup; ++i) {
+    if (!(*caller)->Call().ok()) break;
+  }
+  // Timer slack (50 us by default) would make every wake-up late by that much.
+  ::prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+
+  const uint64_t duration_ns = ToNs(options.duration);
+  const uint64_t planned = std::max<uint64_t>(
+      1, static_cast<uint64_t>(std::llround(options.rate * static_cast<double>(duration_ns) / 1e9)));
+  const double interval_ns = 1e9 / options.rate;
+  const uint64_t start = NowNs() + 1'000'000;
+  const uint64_t give_up = start + duration_ns + std::max<uint64_t>(duration_ns, 1'000'000'000);
+  Histogram h;
+  uint64_t last_done = start;
+  int failures_in_row = 0;
+  bool noted = false;
+  for (uint64_t i = 0; i < planned; ++i) {
+    const uint64_t intended = start + static_cast<uint64_t>(static_cast<double>(i) * interval_ns);
+    SleepUntil(intended);  // returns at once when behind schedule
+    if (NowNs() > give_up) {
+      result.errors += planned - i;
+      progress.Note(absl::StrCat("ferry-bench: open loop: ", planned - i, " of ", planned,
+                                 " scheduled calls abandoned: the peer does not keep up with ",
+                                 options.rate, " calls/s"));
+      break;
+    }
+    const absl::Status s = (*caller)->Call();
+    last_done = NowNs();
+    if (!s.ok()) {
+      ++result.errors;
+      NoteFailure(progress, noted, s);
+      if (++failures_in_row >= kMaxConsecutiveErrors) {
+        result.errors += planned - i - 1;
+        break;
+      }
+      continue;
+    }
+    failures_in_row = 0;
+    h.Record(last_done - intended);
+    progress.Set(static_cast<double>(i + 1) / static_cast<double>(planned));
+  }
+  ::prctl(PR_SET_TIMERSLACK, 0UL, 0, 0, 0);  // back to the default
+  FillLatencyFigures(h, &result);
+  if (last_done > start) {
+    result.calls_per_s = static_cast<double>(h.count()) / (static_cast<double>(last_done - start) / 1e9);
+  }
+  return result;
+}
+
+}  // namespace ferry::bench

@@ -1,0 +1,70 @@
+// The three measurements, each over any PeerClient (ferry, raw or grpc alike).
+//
+// latency     Closed loop, one call in flight on one connection: `warmup` unmeasured
+//             calls, then `iterations` timed ones (or fewer if `latency_time_limit`
+//             passes first). Figures: percentiles, mean, max, calls/s.
+// throughput  `concurrency` callers, each on its own connection and thread, call back to
+//             back for `duration` after a warm-up of duration/10. Figures: calls/s,
+//             MB/s (payload bytes per second in each direction, MB = 10^6 bytes), CPU
+//             time per call (client process + server process, from getrusage on both
+//             sides over the measured interval), and the latency percentiles under load.
+// open_loop   One caller sends on a fixed schedule of `rate` calls/s for `duration`;
+//             each call's latency runs from its *intended* send time, so a call that had
+//             to wait for the previous one is charged for the wait (no coordinated
+//             omission). A call that cannot be sent before duration + max(duration, 1 s)
+//             has passed is abandoned and counted in `errors`, with the figures covering
+//             the calls that were sent. Figures: percentiles, mean, max, achieved calls/s.
+//
+// Every latency is one round trip, recorded in nanoseconds into a Histogram; results are
+// in microseconds. A failed call is counted in Result::errors and not timed; a caller
+// stops after 10 failures in a row (its connection is presumed dead).
+#ifndef FERRY_BENCH_MODES_H_
+#define FERRY_BENCH_MODES_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "bench/histogram.h"
+#include "bench/peer.h"
+#include "bench/progress.h"
+#include "bench/results.h"
+
+namespace ferry::bench {
+
+enum class Mode : unsigned char { kLatency, kThroughput, kOpenLoop };
+inline constexpr Mode kAllModes[] = {Mode::kLatency, Mode::kThroughput, Mode::kOpenLoop};
+
+// "latency", "throughput", "open_loop".
+absl::string_view ModeName(Mode mode);
+absl::StatusOr<Mode> ParseMode(absl::string_view name);
+
+struct ModeOptions {
+  uint64_t iterations = 10000;
+  uint64_t warmup = 1000;
+  absl::Duration latency_time_limit = absl::Seconds(10);
+  absl::Duration duration = absl::Seconds(1);
+  double rate = 2000;  // open loop, calls/s
+};
+
+// The percentiles of Result::percentiles, in order.
+const std::vector<double>& CurvePercentiles();
+
+// Fills the latency figures (p50 ... max, mean, the curve) from `h` (nanoseconds).
+void FillLatencyFigures(const Histogram& h, Result* result);
+
+// Each returns a Result with mode, size, concurrency and the mode's figures set (impl,
+// transport and variant are the caller's). Errors: the peer could not be reached to set
+// up the measurement (connect or first call failed).
+absl::StatusOr<Result> MeasureLatency(PeerClient& peer, uint64_t size, const ModeOptions& options,
+                                      Progress& progress);
+absl::StatusOr<Result> MeasureThroughput(PeerClient& peer, uint64_t size, int concurrency,
+                                         const ModeOptions& options, Progress& progress);
+absl::StatusOr<Result> MeasureOpenLoop(PeerClient& peer, uint64_t size,
+                                       const ModeOptions& options, Progress& progress);
+
+}  // namespace ferry::bench
+
+#endif  // FERRY_BENCH_MODES_H_

@@ -1,0 +1,185 @@
+#include "bench/raw_peer.h"
+
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+
+namespace ferry::bench {
+namespace {
+
+constexpr absl::Duration kConnectTimeout = absl::Seconds(10);
+
+void PutU64(uint64_t v, char* out) {
+  for (int i = 7; i >= 0; --i) {
+    out[i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+}
+
+uint64_t GetU64(const char* in) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(in[i]);
+  return v;
+}
+
+std::string EncodeCpu(const CpuTimes& t) {
+  std::string out(16, '\0');
+  PutU64(static_cast<uint64_t>(t.user_s * 1e6), &out[0]);
+  PutU64(static_cast<uint64_t>(t.system_s * 1e6), &out[8]);
+  return out;
+}
+
+// Echoes until the endpoint fails (peer gone or Shutdown()).
+void EchoLoop(RawEndpoint* endpoint) {
+  std::string buf;
+  while (true) {
+    absl::StatusOr<RawKind> kind = endpoint->Receive(&buf);
+    if (!kind.ok()) return;
+    const absl::Status sent = *kind == RawKind::kCpuRequest
+                                  ? endpoint->Send(RawKind::kEcho, EncodeCpu(ProcessCpu()))
+                                  : endpoint->Send(RawKind::kEcho, buf);
+    if (!sent.ok()) return;
+  }
+}
+
+class RawServer final : public PeerServer {
+ public:
+  explicit RawServer(std::unique_ptr<RawListener> listener)
+      : listener_(std::move(listener)), address_(listener_->address()) {
+    accept_thread_ = std::thread([this] { AcceptLoop(); });
+  }
+  ~RawServer() override { Shutdown(); }
+
+  std::string address() const override { return address_; }
+
+  void Shutdown() override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (shut_down_) return;
+      shut_down_ = true;
+    }
+    listener_->Close();
+    accept_thread_.join();
+    // No Accept() runs any more, so connections_ only changes here.
+    for (Conn& c : connections_) c.endpoint->Shutdown();
+    for (Conn& c : connections_) c.thread.join();
+    connections_.clear();
+  }
+
+ private:
+  struct Conn {
+    std::unique_ptr<RawEndpoint> endpoint;
+    std::thread thread;
+  };
+
+  void AcceptLoop() {
+    while (true) {
+      absl::StatusOr<std::unique_ptr<RawEndpoint>> endpoint = listener_->Accept();
+      if (!endpoint.ok()) return;  // closed
+      RawEndpoint* e = endpoint->get();
+      absl::MutexLock lock(&mu_);
+      connections_.push_back(Conn{std::move(*endpoint), std::thread([e] { EchoLoop(e); })});
+    }
+  }
+
+  const std::unique_ptr<RawListener> listener_;
+  const std::string address_;
+  std::thread accept_thread_;
+  absl::Mutex mu_;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<Conn> connections_;  // appended under mu_ by AcceptLoop, then Shutdown's
+};
+
+class RawCaller final : public Caller {
+ public:
+  RawCaller(std::unique_ptr<RawEndpoint> endpoint, uint64_t size)
+      : endpoint_(std::move(endpoint)), payload_(MakePayload(size)) {}
+  ~RawCaller() override { endpoint_->Shutdown(); }
+
+  absl::Status Call() override {
+    if (absl::Status s = endpoint_->Send(RawKind::kEcho, payload_); !s.ok()) return s;
+    absl::StatusOr<RawKind> kind = endpoint_->Receive(&reply_);
+    if (!kind.ok()) return kind.status();
+    if (*kind != RawKind::kEcho || reply_.size() != payload_.size()) {
+      return absl::InternalError(absl::StrCat("raw echo of ", payload_.size(),
+                                              " bytes came back with ", reply_.size()));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  const std::unique_ptr<RawEndpoint> endpoint_;
+  const std::string payload_;
+  std::string reply_;
+};
+
+class RawPeerClient final : public PeerClient {
+ public:
+  RawPeerClient(const RawMechanism& mechanism, Address address)
+      : mechanism_(mechanism), address_(std::move(address)) {}
+  ~RawPeerClient() override {
+    if (control_ != nullptr) control_->Shutdown();
+  }
+
+  absl::StatusOr<std::unique_ptr<Caller>> NewCaller(uint64_t size) override {
+    absl::StatusOr<std::unique_ptr<RawEndpoint>> endpoint =
+        mechanism_.Connect(address_, absl::Now() + kConnectTimeout);
+    if (!endpoint.ok()) return endpoint.status();
+    auto caller = std::make_unique<RawCaller>(std::move(*endpoint), size);
+    if (absl::Status s = caller->Call(); !s.ok()) return s;
+    return caller;
+  }
+
+  absl::StatusOr<CpuTimes> ServerCpu() override {
+    absl::MutexLock lock(&mu_);
+    if (control_ == nullptr) {
+      absl::StatusOr<std::unique_ptr<RawEndpoint>> endpoint =
+          mechanism_.Connect(address_, absl::Now() + kConnectTimeout);
+      if (!endpoint.ok()) return endpoint.status();
+      control_ = std::move(*endpoint);
+    }
+    if (absl::Status s = control_->Send(RawKind::kCpuRequest, ""); !s.ok()) return s;
+    std::string reply;
+    absl::StatusOr<RawKind> kind = control_->Receive(&reply);
+    if (!kind.ok()) return kind.status();
+    if (*kind != RawKind::kEcho || reply.size() != 16) {
+      return absl::InternalError(
+          absl::StrCat("raw CPU-time reply has ", reply.size(), " bytes, expected 16"));
+    }
+    CpuTimes t;
+    t.user_s = static_cast<double>(GetU64(reply.data())) / 1e6;
+    t.system_s = static_cast<double>(GetU64(reply.data() + 8)) / 1e6;
+    return t;
+  }
+
+ private:
+  const RawMechanism& mechanism_;
+  const Address address_;
+  absl::Mutex mu_;
+  std::unique_ptr<RawEndpoint> control_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PeerServer>> StartRawServer(const RawMechanism& mechanism,
+                                                           const std::string& address) {
+  absl::StatusOr<Address> parsed = Address::Parse(address);
+  if (!parsed.ok()) return parsed.status();
+  absl::StatusOr<std::unique_ptr<RawListener>> listener = mechanism.Listen(*parsed);
+  if (!listener.ok()) return listener.status();
+  return std::make_unique<RawServer>(std::move(*listener));
+}
+
+absl::StatusOr<std::unique_ptr<PeerClient>> NewRawPeerClient(const RawMechanism& mechanism,
+                                                             const std::string& address) {
+  absl::StatusOr<Address> parsed = Address::Parse(address);
+  if (!parsed.ok()) return parsed.status();
+  return std::make_unique<RawPeerClient>(mechanism, std::move(*parsed));
+}
+
+}  // namespace ferry::bench
