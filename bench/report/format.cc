@@ -3,6 +3,7 @@
 #include <cmath>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 namespace ferry::bench::report {
@@ -27,7 +28,7 @@ std::string TrimZeros(std::string s) {
 
 }  // namespace
 
-std::string HtmlEscape(std::string_view text) {
+std::string HtmlEscape(absl::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (char c : text) {
@@ -93,7 +94,7 @@ std::string FormatCount(uint64_t n) { return GroupThousands(absl::StrFormat("%d"
 
 std::string FormatTick(double v) {
   double a = std::fabs(v);
-  if (a >= 1e5) {
+  if (a >= 1e4) {
     if (a >= 1e9) return TrimZeros(absl::StrFormat("%.2f", v / 1e9)) + "G";
     if (a >= 1e6) return TrimZeros(absl::StrFormat("%.2f", v / 1e6)) + "M";
     return TrimZeros(absl::StrFormat("%.2f", v / 1e3)) + "k";

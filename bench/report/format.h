@@ -7,13 +7,13 @@
 
 #include <cstdint>
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 
 namespace ferry::bench::report {
 
 // Escapes &, <, >, " and ' so the result is safe both as element text and inside a quoted
 // attribute value (HTML and inline SVG alike).
-std::string HtmlEscape(std::string_view text);
+std::string HtmlEscape(absl::string_view text);
 
 // Payload sizes: "64 B", "4 KiB", "1 MiB"; sizes that are not a whole number of KiB/MiB
 // stay in bytes ("1500 B") so the label is exact.
@@ -35,7 +35,7 @@ std::string FormatRatio(double ratio);
 // Integers with thousands separators: "1,000,000".
 std::string FormatCount(uint64_t n);
 
-// Axis tick labels: whole numbers below 100,000 with separators, compact above ("200k",
+// Axis tick labels: whole numbers below 10,000 with separators, compact above ("20k",
 // "1M"); fractions with the digits they need ("0.5", "0.25").
 std::string FormatTick(double v);
 

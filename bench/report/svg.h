@@ -15,7 +15,7 @@
 
 #include <functional>
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 #include <vector>
 
 namespace ferry::bench::report {
@@ -46,7 +46,7 @@ class Scale {
   static Scale Log2(double lo, double hi);
   // Percentiles on a "nines" axis: x = -log10(1 - p/100), so 90, 99, 99.9 and 99.99 are
   // equally spaced. Domain [0 (p0), max_nines].
-  static Scale Nines(double max_nines);
+  static Scale Percentiles(double max_nines);
   // For values in [min_positive, max]: log10 when they span at least `log_ratio`, else
   // linear from zero up to a round maximum with a little headroom.
   static Scale Auto(double min_positive, double max, double log_ratio = 20);
@@ -90,27 +90,27 @@ struct Plot {
 
 // Opens a chart: <svg class="chart-svg" data-chart=kind ...> with an accessible <title>.
 // The SVG scales to its container's width; its viewBox keeps the aspect ratio.
-std::string SvgOpen(std::string_view id, std::string_view kind, double width, double height,
-                    std::string_view title);
+std::string SvgOpen(absl::string_view id, absl::string_view kind, double width, double height,
+                    absl::string_view title);
 std::string SvgClose();
 
 // Title (bold) and subtitle (muted) in the chart's top-left corner.
-std::string ChartHeading(double x, std::string_view title, std::string_view subtitle);
+std::string ChartHeading(double x, absl::string_view title, absl::string_view subtitle);
 
 // Horizontal grid lines, tick labels and a rotated axis title on the plot's left.
-std::string YAxis(const Scale& y, const Plot& plot, std::string_view label,
+std::string YAxis(const Scale& y, const Plot& plot, absl::string_view label,
                   const TickFormatter& format);
 // Vertical grid lines, tick labels and the axis title under the plot.
-std::string XAxis(const Scale& x, const Plot& plot, std::string_view label,
+std::string XAxis(const Scale& x, const Plot& plot, absl::string_view label,
                   const TickFormatter& format);
 
 // A hover tooltip for the enclosing element.
-std::string Tooltip(std::string_view text);
+std::string Tooltip(absl::string_view text);
 
 // ---- Series styles ------------------------------------------------------------------------
 
 enum class ImplStyle { kFerry, kRaw, kGrpc, kOther };
-ImplStyle ImplStyleFor(std::string_view impl);
+ImplStyle ImplStyleFor(absl::string_view impl);
 
 struct SeriesStyle {
   int colour_index = 0;
@@ -121,17 +121,17 @@ struct SeriesStyle {
 std::string PaletteColour(int index);
 
 // <defs> with the hatch patterns that raw bars in chart `chart_id` refer to.
-std::string HatchDefs(std::string_view chart_id, const std::vector<SeriesStyle>& styles);
+std::string HatchDefs(absl::string_view chart_id, const std::vector<SeriesStyle>& styles);
 // fill/stroke attributes for a bar of this style.
-std::string BarAttrs(std::string_view chart_id, const SeriesStyle& style);
+std::string BarAttrs(absl::string_view chart_id, const SeriesStyle& style);
 // stroke attributes for a line of this style.
 std::string LineAttrs(const SeriesStyle& style);
 // A point marker in this style with a tooltip; `flagged` rings it in red (failed calls).
 std::string Marker(const SeriesStyle& style, double x, double y, bool flagged,
-                   std::string_view tooltip);
+                   absl::string_view tooltip);
 // A small standalone <svg> showing the style as a bar and a line, for HTML legends.
 // `id` must be unique in the page (it names the swatch's hatch pattern).
-std::string LegendSwatch(std::string_view id, const SeriesStyle& style);
+std::string LegendSwatch(absl::string_view id, const SeriesStyle& style);
 
 }  // namespace ferry::bench::report
 
