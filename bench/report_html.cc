@@ -73,7 +73,7 @@ std::string Header(const BenchReport& report) {
   std::string iterations;
   if (s.iterations > 0) {
     iterations = absl::StrCat(FormatCount(s.iterations), " measured");
-    if (s.warmup > 0) absl::StrAppend(&iterations, " after ", FormatCount(s.warmup), " warm-up");
+    if (s.warmup > 0) absl::StrAppend(&iterations, " + ", FormatCount(s.warmup), " warm-up");
   }
   std::string title = "ferry-bench report";
   std::vector<std::string> parts;

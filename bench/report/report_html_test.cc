@@ -127,7 +127,7 @@ TEST(RenderHtmlReportTest, HeaderShowsTheSetup) {
   for (absl::string_view text :
        {"Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz", "Linux 6.1.0-27-cloud-amd64",
         "client=cpu0 server=cpu1", "64 B, 1 KiB, 16 KiB, 256 KiB", "1, 2, 4, 8, 16",
-        "100,000 measured after 10,000 warm-up", "5 s", "20.0k calls/s",
+        "100,000 measured + 10,000 warm-up", "5 s", "20.0k calls/s",
         "v0.3.0-12-gabc1234", "2025-11-22T04:30:00Z", "latency, throughput, open_loop"}) {
     EXPECT_THAT(html, HasSubstr(text));
   }

@@ -323,9 +323,9 @@ std::string FastestSection(const std::vector<FastestRow>& rows, const SeriesCata
     if (any_unranked) {
       std::vector<std::string> names;
       for (const SeriesKey& k : row.unranked) names.push_back(HtmlEscape(SeriesLabel(k)));
-      absl::StrAppend(&out, "<td class=\"flagged\">",
-                      names.empty() ? "" : absl::StrCat("⚠ ", absl::StrJoin(names, ", ")),
-                      "</td>");
+      absl::StrAppend(&out, names.empty() ? "<td></td>"
+                                          : absl::StrCat("<td class=\"flagged\">⚠ ",
+                                                         absl::StrJoin(names, ", "), "</td>"));
     }
     out += "</tr>\n";
   }
