@@ -3,6 +3,7 @@
 // say when data is missing.
 #include "bench/report_html.h"
 
+#include <initializer_list>
 #include <set>
 #include <string>
 #include "absl/strings/string_view.h"
@@ -58,6 +59,31 @@ std::string MissingMode(const Setup& setup, absl::string_view mode, absl::string
 
 // ---- Header -------------------------------------------------------------------------------
 
+// Whether a mode-specific setting belongs in the header: it has a value, or one of its modes
+// was run (or the modes are unknown), in which case a missing value is worth pointing out.
+bool Applies(const Setup& setup, std::initializer_list<absl::string_view> modes,
+             bool has_value) {
+  if (has_value || setup.modes.empty()) return true;
+  for (absl::string_view m : modes) {
+    if (Requested(setup, m)) return true;
+  }
+  return false;
+}
+
+// "through Ferry, through the raw mechanism with no RPC layer, and through gRPC", limited
+// to the implementations the run measured.
+std::string ImplsPhrase(const BenchReport& report) {
+  std::set<std::string> impls;
+  for (const Result& r : report.results) impls.insert(r.impl);
+  std::vector<std::string> parts;
+  if (impls.empty() || impls.count("ferry")) parts.push_back("through Ferry");
+  if (impls.count("raw")) parts.push_back("through the raw mechanism with no RPC layer");
+  if (impls.count("grpc")) parts.push_back("through gRPC");
+  if (parts.size() == 1) return parts[0];
+  return absl::StrCat(absl::StrJoin(parts.begin(), parts.end() - 1, ", "), " and ",
+                      parts.back());
+}
+
 std::string SetupItem(absl::string_view label, const std::string& value) {
   bool known = !value.empty();
   return absl::StrCat("<div><dt>", HtmlEscape(label), "</dt><dd",
@@ -87,8 +113,8 @@ std::string Header(const BenchReport& report) {
   std::string out = absl::StrCat(
       "<header><h1>", HtmlEscape(title), "</h1>",
       "<p class=\"lede\">", subtitle.empty() ? "" : HtmlEscape(subtitle) + " — ",
-      "Round-trip time of one call (request there, reply back) over each IPC mechanism, "
-      "through Ferry, through the raw mechanism with no RPC layer, and through gRPC.</p>\n",
+      "Round-trip time of one call (request there, reply back) over each IPC mechanism, ",
+      HtmlEscape(ImplsPhrase(report)), ".</p>\n",
       "<dl class=\"setup\">");
   absl::StrAppend(
       &out, SetupItem("CPU", s.cpu_model),
@@ -96,12 +122,21 @@ std::string Header(const BenchReport& report) {
       SetupItem("kernel", s.kernel), SetupItem("host", s.hostname),
       SetupItem("pinning", s.pinning), SetupItem("server", s.location),
       SetupItem("payload sizes (each way)", absl::StrJoin(sizes, ", ")),
-      SetupItem("callers (throughput)", absl::StrJoin(callers, ", ")),
-      SetupItem("latency iterations", iterations),
-      SetupItem("duration per point", s.duration_s > 0 ? absl::StrCat(s.duration_s, " s") : ""),
-      SetupItem("open-loop offered rate",
-                s.open_loop_rate > 0 ? absl::StrCat(FormatRate(s.open_loop_rate), " calls/s")
-                                     : ""),
+      Applies(s, {"throughput"}, !callers.empty())
+          ? SetupItem("callers (throughput)", absl::StrJoin(callers, ", "))
+          : "",
+      Applies(s, {"latency"}, !iterations.empty()) ? SetupItem("latency iterations", iterations)
+                                                   : "",
+      Applies(s, {"throughput", "open_loop"}, s.duration_s > 0)
+          ? SetupItem("duration per point",
+                      s.duration_s > 0 ? absl::StrCat(s.duration_s, " s") : "")
+          : "",
+      Applies(s, {"open_loop"}, s.open_loop_rate > 0)
+          ? SetupItem("open-loop offered rate",
+                      s.open_loop_rate > 0
+                          ? absl::StrCat(FormatRate(s.open_loop_rate), " calls/s")
+                          : "")
+          : "",
       SetupItem("modes", absl::StrJoin(s.modes, ", ")),
       SetupItem("Ferry version", s.ferry_version), SetupItem("date", s.date));
   return out + "</dl></header>\n";

@@ -117,7 +117,8 @@ std::string LatencyBarsChart(const ModeView& view, absl::string_view id, absl::s
   double group_w = plot.width / sizes.size();
   double inner = group_w * (series.size() == 1 ? 0.5 : 0.86);
   double slot = inner / series.size();
-  double bar_w = std::max(slot * 0.84, 1.0);
+  // Capped so a run with one or two series does not draw slabs.
+  double bar_w = std::min(std::max(slot * 0.84, 1.0), 56.0);
   out += "<g class=\"groups\">\n";
   for (size_t g = 0; g < sizes.size(); ++g) {
     double gx = plot.left + g * group_w;

@@ -131,8 +131,16 @@ TEST(RenderHtmlReportTest, HeaderShowsTheSetup) {
         "v0.3.0-12-gabc1234", "2025-11-22T04:30:00Z", "latency, throughput, open_loop"}) {
     EXPECT_THAT(html, HasSubstr(text));
   }
+  EXPECT_THAT(html, HasSubstr("through Ferry, through the raw mechanism with no RPC layer and "
+                              "through gRPC."));
   BenchReport bare;
   EXPECT_THAT(RenderHtmlReport(bare), HasSubstr("not recorded"));
+  // Settings of modes the run did not measure are left out rather than "not recorded".
+  std::string latency_only = RenderHtmlReport(fx::VariantsReport());
+  EXPECT_THAT(latency_only, Not(HasSubstr("callers (throughput)")));
+  EXPECT_THAT(latency_only, Not(HasSubstr("open-loop offered rate")));
+  EXPECT_THAT(latency_only, HasSubstr("latency iterations"));
+  EXPECT_THAT(latency_only, Not(HasSubstr("through gRPC")));
 }
 
 TEST(RenderHtmlReportTest, LatencyOnlySaysWhatIsMissing) {

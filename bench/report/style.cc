@@ -78,9 +78,9 @@ figure.chart { margin: 10px 0 6px; padding: 10px 12px 4px; border: 1px solid var
 .chart-svg .flag-badge circle { fill: var(--flag); }
 .chart-svg .flag-badge text { fill: #fff; font-size: 10px; font-weight: 700; }
 .chart-svg .flag-ring { fill: none; stroke: var(--flag); stroke-width: 2; }
-/* Hovering a series dims the others: a CSS-only way to follow one line in a busy chart. */
-.chart-svg:hover .series { opacity: 0.3; }
-.chart-svg .series:hover { opacity: 1; }
+/* Hovering a series dims the others: a CSS-only way to follow one line in a busy chart.
+   Browsers without :has() simply do not dim. */
+.chart-svg:has(.series:hover) .series:not(:hover) { opacity: 0.25; }
 .panels { display: grid; grid-template-columns: repeat(auto-fill, minmax(500px, 1fr));
           gap: 12px; }
 .panels figure.chart { margin: 0; }
@@ -120,7 +120,7 @@ table.fastest td { min-width: 9em; }
 
 footer { margin-top: 44px; padding-top: 12px; border-top: 1px solid var(--line);
          color: var(--muted); font-size: 12px; }
-@media print { .chart-svg:hover .series { opacity: 1; } nav.toc { display: none; } }
+@media print { .chart-svg .series { opacity: 1 !important; } nav.toc { display: none; } }
 )css";
 
 }  // namespace ferry::bench::report
