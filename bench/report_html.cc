@@ -6,11 +6,11 @@
 #include <initializer_list>
 #include <set>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "bench/report/analysis.h"
 #include "bench/report/charts.h"
 #include "bench/report/format.h"

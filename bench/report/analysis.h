@@ -12,10 +12,10 @@
 #include <map>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <tuple>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "bench/report/svg.h"
 #include "bench/results.h"
 

@@ -214,6 +214,7 @@ std::string PercentilePanels(const ModeView& view, absl::string_view id_prefix) 
       svg += SeriesOpen(key, view);
       std::string d;
       for (const PercentilePoint& p : curve) {
+        if (Nines(p.percentile) > x.hi() + 1e-9) continue;  // past the axis' six nines
         absl::StrAppend(&d, d.empty() ? "M" : "L", Px(x.Map(Nines(p.percentile))), " ",
                         Px(y.Map(p.us)));
       }

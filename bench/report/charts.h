@@ -11,9 +11,9 @@
 
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "bench/report/analysis.h"
 
 namespace ferry::bench::report {

@@ -8,9 +8,9 @@
 #define FERRY_BENCH_REPORT_TABLES_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "bench/report/analysis.h"
 
 namespace ferry::bench::report {
