@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <optional>
 #include <system_error>
@@ -102,17 +103,44 @@ std::vector<Point> Points(const DriverOptions& options) {
   return points;
 }
 
-absl::StatusOr<Result> Measure(PeerClient& client, const Point& point, const ModeOptions& mode,
-                               Progress& progress) {
-  switch (point.mode) {
-    case Mode::kLatency:
-      return MeasureLatency(client, point.size, mode, progress);
-    case Mode::kThroughput:
-      return MeasureThroughput(client, point.size, point.concurrency, mode, progress);
-    case Mode::kOpenLoop:
-      return MeasureOpenLoop(client, point.size, mode, progress);
+// The closed-loop calls/s of the slowest of `clients` at `size`.
+absl::StatusOr<double> SlowestClosedLoopRate(
+    const std::vector<std::pair<Impl, std::unique_ptr<PeerClient>>>& clients, uint64_t size,
+    const ModeOptions& mode, Progress& progress) {
+  const absl::Duration probe =
+      std::clamp(mode.duration / 5, absl::Milliseconds(50), absl::Milliseconds(500));
+  double slowest = 0;
+  for (const auto& [impl, client] : clients) {
+    progress.Begin(absl::StrCat("open loop: probing ", ImplName(impl), " at ", FormatSize(size)));
+    absl::StatusOr<double> rate = ClosedLoopRate(*client, size, probe);
+    progress.End();
+    if (!rate.ok()) return rate.status();
+    if (slowest == 0 || *rate < slowest) slowest = *rate;
   }
-  return absl::InvalidArgumentError("unknown mode");
+  return slowest;
+}
+
+// Turns a measurement into the point's row: names it, and turns a set-up failure into a
+// row with one error and no figures (noted on stderr) rather than ending the run.
+Result Finish(absl::StatusOr<Result> result, const Point& point, const BenchTransport& transport,
+              Impl impl, const std::string& label, Progress& progress) {
+  if (!result.ok()) {
+    progress.Note(absl::StrCat("ferry-bench: ", label, " ", ImplName(impl), ": ",
+                               result.status().ToString()));
+    Result failed;
+    failed.mode = std::string(ModeName(point.mode));
+    failed.size = point.size;
+    failed.concurrency = point.concurrency;
+    failed.errors = 1;
+    result = std::move(failed);
+  } else if (result->errors > 0) {
+    progress.Note(absl::StrCat("ferry-bench: ", label, " ", ImplName(impl), ": ",
+                               result->errors, " calls failed"));
+  }
+  result->impl = std::string(ImplName(impl));
+  result->transport = std::string(transport.name);
+  result->variant = std::string(transport.variant);
+  return std::move(*result);
 }
 
 }  // namespace
@@ -155,31 +183,46 @@ absl::StatusOr<std::vector<Result>> RunBenchmarks(const DriverOptions& options,
     absl::StatusOr<std::unique_ptr<TransportPeers>> peers =
         options.connect.empty() ? LocalPeers(*transport, options) : RemotePeers(options);
     if (!peers.ok()) return peers.status();
+    auto& clients = (*peers)->clients;
     for (const Point& point : points) {
-      for (auto& [impl, client] : (*peers)->clients) {
-        ++done;
-        std::string label = absl::StrCat("[", done, "/", total, "] ", ModeName(point.mode), " ",
-                                         transport->name, " ", ImplName(impl), " ",
-                                         FormatSize(point.size));
-        if (point.mode == Mode::kThroughput) absl::StrAppend(&label, " x", point.concurrency);
-        progress.Begin(label);
-        absl::StatusOr<Result> result = Measure(*client, point, options.mode_options, progress);
+      std::string label = absl::StrCat(ModeName(point.mode), " ", transport->name, " ",
+                                       FormatSize(point.size));
+      if (point.mode == Mode::kThroughput) absl::StrAppend(&label, " x", point.concurrency);
+      if (point.mode == Mode::kLatency) {
+        // All implementations together, taking turns (see MeasureLatency).
+        std::vector<PeerClient*> all;
+        for (auto& [impl, client] : clients) all.push_back(client.get());
+        progress.Begin(absl::StrCat("[", done + 1, "-", done + all.size(), "/", total, "] ", label));
+        std::vector<absl::StatusOr<Result>> measured =
+            MeasureLatency(all, point.size, options.mode_options, progress);
         progress.End();
-        if (!result.ok()) {
-          progress.Note(absl::StrCat("ferry-bench: ", label, ": ", result.status().ToString()));
-          Result failed;
-          failed.mode = std::string(ModeName(point.mode));
-          failed.size = point.size;
-          failed.concurrency = point.concurrency;
-          failed.errors = 1;
-          result = std::move(failed);
-        } else if (result->errors > 0) {
-          progress.Note(absl::StrCat("ferry-bench: ", label, ": ", result->errors, " calls failed"));
+        done += all.size();
+        for (size_t i = 0; i < clients.size(); ++i) {
+          results.push_back(Finish(std::move(measured[i]), point, *transport, clients[i].first,
+                                   label, progress));
         }
-        result->impl = std::string(ImplName(impl));
-        result->transport = std::string(transport->name);
-        result->variant = std::string(transport->variant);
-        results.push_back(std::move(*result));
+        continue;
+      }
+      double rate = options.mode_options.rate;
+      if (point.mode == Mode::kOpenLoop && !(rate > 0)) {
+        absl::StatusOr<double> slowest = SlowestClosedLoopRate(clients, point.size,
+                                                               options.mode_options, progress);
+        if (!slowest.ok()) {
+          progress.Note(absl::StrCat("ferry-bench: ", label, ": cannot probe the rate: ",
+                                     slowest.status().ToString()));
+        }
+        rate = slowest.ok() ? *slowest * options.mode_options.load : 0;
+      }
+      for (auto& [impl, client] : clients) {
+        ++done;
+        progress.Begin(absl::StrCat("[", done, "/", total, "] ", label, " ", ImplName(impl)));
+        absl::StatusOr<Result> result =
+            point.mode == Mode::kThroughput
+                ? MeasureThroughput(*client, point.size, point.concurrency, options.mode_options,
+                                    progress)
+                : MeasureOpenLoop(*client, point.size, rate, options.mode_options, progress);
+        progress.End();
+        results.push_back(Finish(std::move(result), point, *transport, impl, label, progress));
       }
     }
   }

@@ -125,6 +125,7 @@ TEST_F(FerryBenchE2eTest, EveryRowOfEveryModeOverUdsAndTcp) {
     EXPECT_NE(r.Find("p50_us"), nullptr) << impl << " " << mode;
     EXPECT_NE(r.Find("calls_per_s"), nullptr) << impl << " " << mode;
     EXPECT_FALSE(r.Find("percentiles")->array.empty()) << impl << " " << mode;
+    EXPECT_EQ(r.Find("offered_calls_per_s") != nullptr, mode == "open_loop") << impl << " " << mode;
     if (mode == "throughput") {
       EXPECT_NE(r.Find("mb_per_s"), nullptr) << impl;
       EXPECT_NE(r.Find("cpu_us_per_call"), nullptr) << impl;

@@ -17,6 +17,8 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -49,7 +51,10 @@ ABSL_FLAG(double, latency_time_limit, 10,
           "latency mode: seconds after which a point stops early (fewer calls, recorded)");
 ABSL_FLAG(double, duration, 1, "throughput and open-loop modes: seconds per point");
 ABSL_FLAG(std::string, concurrency, "1,2,4,8,16", "throughput mode: callers in flight");
-ABSL_FLAG(double, rate, 2000, "open-loop mode: offered calls per second");
+ABSL_FLAG(std::string, rate, "50%",
+          "open-loop mode: the offered rate, the same for every implementation of a point: "
+          "calls per second (e.g. 5000), or a percentage of the closed-loop calls/s of the "
+          "point's slowest implementation, probed before each point (e.g. 50%)");
 ABSL_FLAG(bool, pin, false,
           "pin the client to one CPU and local servers to another (sched_setaffinity); "
           "recorded in the output");
@@ -196,12 +201,22 @@ int Main(int argc, char** argv) {
   m.warmup = warmup >= 0 ? static_cast<uint64_t>(warmup) : std::max<uint64_t>(10, m.iterations / 10);
   const double duration = absl::GetFlag(FLAGS_duration);
   const double limit = absl::GetFlag(FLAGS_latency_time_limit);
-  m.rate = absl::GetFlag(FLAGS_rate);
+  {
+    const std::string rate = absl::GetFlag(FLAGS_rate);
+    absl::string_view number = rate;
+    const bool relative = absl::ConsumeSuffix(&number, "%");
+    double v = 0;
+    if (!absl::SimpleAtod(number, &v) || !(v > 0) || (relative && v > 1000)) {
+      return Fail(absl::StrCat("--rate: expected calls/s above 0 or a percentage such as 50%, "
+                               "not \"", rate, "\""));
+    }
+    m.rate = relative ? 0 : v;
+    m.load = relative ? v / 100 : 0;
+  }
   if (m.iterations == 0) return Fail("--iterations must be at least 1");
   if (!(duration > 0) || !(limit > 0)) {
     return Fail("--duration and --latency_time_limit must be above 0");
   }
-  if (!(m.rate > 0)) return Fail("--rate must be above 0");
   m.duration = absl::Seconds(duration);
   m.latency_time_limit = absl::Seconds(limit);
 
@@ -232,6 +247,7 @@ int Main(int argc, char** argv) {
   setup.warmup = m.warmup;
   setup.duration_s = duration;
   setup.open_loop_rate = m.rate;
+  setup.open_loop_load = m.load;
   for (Mode mode : options.modes) setup.modes.emplace_back(ModeName(mode));
   setup.ferry_version = FerryVersion(base_dir);
   const absl::Time started = absl::Now();

@@ -104,40 +104,90 @@ void FillLatencyFigures(const Histogram& h, Result* result) {
   for (double p : CurvePercentiles()) result->percentiles.push_back({p, us(p)});
 }
 
-absl::StatusOr<Result> MeasureLatency(PeerClient& peer, uint64_t size, const ModeOptions& options,
-                                      Progress& progress) {
-  absl::StatusOr<std::unique_ptr<Caller>> caller = peer.NewCaller(size);
-  if (!caller.ok()) return caller.status();
-  Result result = NewResult(Mode::kLatency, size, 1);
-  Histogram h;
-  const uint64_t total = options.warmup + options.iterations;
-  int failures_in_row = 0;
-  bool noted = false;
-  uint64_t measured_ns = 0;
-  const uint64_t limit = NowNs() + ToNs(options.latency_time_limit);
-  for (uint64_t i = 0; i < total; ++i) {
-    const uint64_t t0 = NowNs();
-    const absl::Status s = (*caller)->Call();
-    const uint64_t t1 = NowNs();
-    if (!s.ok()) {
-      ++result.errors;
-      NoteFailure(progress, noted, s);
-      if (++failures_in_row >= kMaxConsecutiveErrors) break;
+std::vector<absl::StatusOr<Result>> MeasureLatency(absl::Span<PeerClient* const> peers,
+                                                   uint64_t size, const ModeOptions& options,
+                                                   Progress& progress) {
+  struct Slot {
+    std::unique_ptr<Caller> caller;
+    absl::Status setup;
+    Result result;
+    Histogram histogram;
+    uint64_t calls = 0;    // done so far, warm-up included
+    uint64_t busy_ns = 0;  // time inside measured calls
+    uint64_t spent_ns = 0;  // time inside all calls, for the time limit
+    int failures_in_row = 0;
+    bool noted = false;
+    bool done = false;
+  };
+  std::vector<Slot> slots(peers.size());
+  for (size_t i = 0; i < peers.size(); ++i) {
+    Slot& slot = slots[i];
+    slot.result = NewResult(Mode::kLatency, size, 1);
+    absl::StatusOr<std::unique_ptr<Caller>> caller = peers[i]->NewCaller(size);
+    if (!caller.ok()) {
+      slot.setup = caller.status();
+      slot.done = true;
+    } else {
+      slot.caller = std::move(*caller);
+    }
+  }
+  const uint64_t per_peer = options.warmup + options.iterations;
+  const uint64_t limit_ns = ToNs(options.latency_time_limit);
+  uint64_t total_done = 0;
+  const double total = static_cast<double>(per_peer * slots.size());
+
+  // Runs up to `n` calls on `slot`; measured once its warm-up is over.
+  auto run = [&](Slot& slot, uint64_t n) {
+    for (uint64_t k = 0; k < n && !slot.done; ++k) {
+      const uint64_t t0 = NowNs();
+      const absl::Status s = slot.caller->Call();
+      const uint64_t t1 = NowNs();
+      const bool measured = slot.calls >= options.warmup;
+      ++slot.calls;
+      ++total_done;
+      slot.spent_ns += t1 - t0;
+      if (!s.ok()) {
+        ++slot.result.errors;
+        NoteFailure(progress, slot.noted, s);
+        if (++slot.failures_in_row >= kMaxConsecutiveErrors) slot.done = true;
+      } else {
+        slot.failures_in_row = 0;
+        if (measured) {
+          slot.histogram.Record(t1 - t0);
+          slot.busy_ns += t1 - t0;
+        }
+      }
+      if (slot.calls >= per_peer || slot.spent_ns > limit_ns) slot.done = true;
+      progress.Set(static_cast<double>(total_done) / total);
+    }
+  };
+  // Warm-ups one after the other, then the measured calls in rounds, peer after peer, so
+  // that a burst of load from elsewhere on the machine is shared by every row of the point
+  // instead of landing on one of them.
+  for (Slot& slot : slots) run(slot, options.warmup);
+  const uint64_t round = std::max<uint64_t>(1, std::min<uint64_t>(options.iterations, 200));
+  for (bool any = true; any;) {
+    any = false;
+    for (Slot& slot : slots) {
+      run(slot, round);
+      any = any || !slot.done;
+    }
+  }
+
+  std::vector<absl::StatusOr<Result>> results;
+  for (Slot& slot : slots) {
+    if (!slot.setup.ok()) {
+      results.push_back(slot.setup);
       continue;
     }
-    failures_in_row = 0;
-    if (i >= options.warmup) {
-      h.Record(t1 - t0);
-      measured_ns += t1 - t0;
+    FillLatencyFigures(slot.histogram, &slot.result);
+    if (slot.busy_ns > 0) {
+      slot.result.calls_per_s =
+          static_cast<double>(slot.histogram.count()) / (static_cast<double>(slot.busy_ns) / 1e9);
     }
-    progress.Set(static_cast<double>(i + 1) / static_cast<double>(total));
-    if (t1 > limit) break;
+    results.push_back(std::move(slot.result));
   }
-  FillLatencyFigures(h, &result);
-  if (measured_ns > 0) {
-    result.calls_per_s = static_cast<double>(h.count()) / (static_cast<double>(measured_ns) / 1e9);
-  }
-  return result;
+  return results;
 }
 
 absl::StatusOr<Result> MeasureThroughput(PeerClient& peer, uint64_t size, int concurrency,
@@ -243,12 +293,31 @@ absl::StatusOr<Result> MeasureThroughput(PeerClient& peer, uint64_t size, int co
   return result;
 }
 
-absl::StatusOr<Result> MeasureOpenLoop(PeerClient& peer, uint64_t size,
+absl::StatusOr<double> ClosedLoopRate(PeerClient& peer, uint64_t size, absl::Duration probe) {
+  absl::StatusOr<std::unique_ptr<Caller>> caller = peer.NewCaller(size);
+  if (!caller.ok()) return caller.status();
+  for (int i = 0; i < 5; ++i) {
+    if (absl::Status s = (*caller)->Call(); !s.ok()) return s;
+  }
+  const uint64_t start = NowNs();
+  const uint64_t end = start + ToNs(probe);
+  uint64_t calls = 0;
+  uint64_t now = start;
+  while (now < end) {
+    if (absl::Status s = (*caller)->Call(); !s.ok()) return s;
+    ++calls;
+    now = NowNs();
+  }
+  return static_cast<double>(calls) / (static_cast<double>(now - start) / 1e9);
+}
+
+absl::StatusOr<Result> MeasureOpenLoop(PeerClient& peer, uint64_t size, double rate,
                                        const ModeOptions& options, Progress& progress) {
-  if (!(options.rate > 0)) return absl::InvalidArgumentError("open loop needs a rate above 0");
+  if (!(rate > 0)) return absl::InvalidArgumentError("open loop needs a rate above 0");
   absl::StatusOr<std::unique_ptr<Caller>> caller = peer.NewCaller(size);
   if (!caller.ok()) return caller.status();
   Result result = NewResult(Mode::kOpenLoop, size, 1);
+  result.offered_calls_per_s = rate;
   for (uint64_t i = 0; i < options.warmup; ++i) {
     if (!(*caller)->Call().ok()) break;
   }
@@ -257,8 +326,8 @@ absl::StatusOr<Result> MeasureOpenLoop(PeerClient& peer, uint64_t size,
 
   const uint64_t duration_ns = ToNs(options.duration);
   const uint64_t planned = std::max<uint64_t>(
-      1, static_cast<uint64_t>(std::llround(options.rate * static_cast<double>(duration_ns) / 1e9)));
-  const double interval_ns = 1e9 / options.rate;
+      1, static_cast<uint64_t>(std::llround(rate * static_cast<double>(duration_ns) / 1e9)));
+  const double interval_ns = 1e9 / rate;
   const uint64_t start = NowNs() + 1'000'000;
   const uint64_t give_up = start + duration_ns + std::max<uint64_t>(duration_ns, 1'000'000'000);
   Histogram h;
@@ -272,7 +341,7 @@ absl::StatusOr<Result> MeasureOpenLoop(PeerClient& peer, uint64_t size,
       result.errors += planned - i;
       progress.Note(absl::StrCat("ferry-bench: open loop: ", planned - i, " of ", planned,
                                  " scheduled calls abandoned: the peer does not keep up with ",
-                                 options.rate, " calls/s"));
+                                 rate, " calls/s"));
       break;
     }
     const absl::Status s = (*caller)->Call();

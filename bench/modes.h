@@ -1,14 +1,17 @@
 // The three measurements, each over any PeerClient (ferry, raw or grpc alike).
 //
 // latency     Closed loop, one call in flight on one connection: `warmup` unmeasured
-//             calls, then `iterations` timed ones (or fewer if `latency_time_limit`
-//             passes first). Figures: percentiles, mean, max, calls/s.
+//             calls, then `iterations` timed ones (or fewer once the peer's calls have
+//             taken `latency_time_limit`). The peers of a point take turns in rounds.
+//             Figures: percentiles, mean, max, calls/s (1 / mean).
 // throughput  `concurrency` callers, each on its own connection and thread, call back to
 //             back for `duration` after a warm-up of duration/10. Figures: calls/s,
 //             MB/s (payload bytes per second in each direction, MB = 10^6 bytes), CPU
 //             time per call (client process + server process, from getrusage on both
 //             sides over the measured interval), and the latency percentiles under load.
-// open_loop   One caller sends on a fixed schedule of `rate` calls/s for `duration`;
+// open_loop   One caller sends on a fixed schedule for `duration`, at the same rate for
+//             every implementation of a point: `rate` calls/s, or by default half of what
+//             the point's slowest implementation sustains in closed loop;
 //             each call's latency runs from its *intended* send time, so a call that had
 //             to wait for the previous one is charged for the wait (no coordinated
 //             omission). A call that cannot be sent before duration + max(duration, 1 s)
@@ -27,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "bench/histogram.h"
 #include "bench/peer.h"
 #include "bench/progress.h"
@@ -46,7 +50,11 @@ struct ModeOptions {
   uint64_t warmup = 1000;
   absl::Duration latency_time_limit = absl::Seconds(10);
   absl::Duration duration = absl::Seconds(1);
-  double rate = 2000;  // open loop, calls/s
+  // Open loop: a fixed offered rate in calls/s, or (when `rate` is 0) `load` times the
+  // closed-loop calls/s of the point's slowest implementation, probed before the point for
+  // clamp(duration / 5, 50 ms, 500 ms) per implementation.
+  double rate = 0;
+  double load = 0.5;
 };
 
 // The percentiles of Result::percentiles, in order.
@@ -58,12 +66,21 @@ void FillLatencyFigures(const Histogram& h, Result* result);
 // Each returns a Result with mode, size, concurrency and the mode's figures set (impl,
 // transport and variant are the caller's). Errors: the peer could not be reached to set
 // up the measurement (connect or first call failed).
-absl::StatusOr<Result> MeasureLatency(PeerClient& peer, uint64_t size, const ModeOptions& options,
-                                      Progress& progress);
+// Latency of several peers at once, in alternating rounds of up to 200 calls (after each
+// peer's warm-up), so that load from elsewhere on the machine falls on all of them alike
+// and their ratios stay meaningful. One result per peer, in order; a peer that cannot be
+// set up gets its error.
+std::vector<absl::StatusOr<Result>> MeasureLatency(absl::Span<PeerClient* const> peers,
+                                                   uint64_t size, const ModeOptions& options,
+                                                   Progress& progress);
 absl::StatusOr<Result> MeasureThroughput(PeerClient& peer, uint64_t size, int concurrency,
                                          const ModeOptions& options, Progress& progress);
-absl::StatusOr<Result> MeasureOpenLoop(PeerClient& peer, uint64_t size,
+absl::StatusOr<Result> MeasureOpenLoop(PeerClient& peer, uint64_t size, double rate,
                                        const ModeOptions& options, Progress& progress);
+
+// Closed-loop calls/s of one caller over `probe` (after 5 unmeasured calls): what the
+// default open-loop rate is a fraction of.
+absl::StatusOr<double> ClosedLoopRate(PeerClient& peer, uint64_t size, absl::Duration probe);
 
 }  // namespace ferry::bench
 

@@ -73,6 +73,7 @@ void SetupJson(const Setup& s, std::string* out) {
   o.Int("warmup", static_cast<int64_t>(s.warmup));
   o.Double("duration_s", s.duration_s);
   o.Double("open_loop_rate", s.open_loop_rate);
+  o.Double("open_loop_load", s.open_loop_load);
   o.Raw("modes", JsonArray(s.modes, [](const std::string& m) { return JsonString(m); }));
   o.String("ferry_version", s.ferry_version);
   o.String("date", s.date);
@@ -96,6 +97,7 @@ void ResultJson(const Result& r, std::string* out) {
   o.Optional("calls_per_s", r.calls_per_s);
   o.Optional("mb_per_s", r.mb_per_s);
   o.Optional("cpu_us_per_call", r.cpu_us_per_call);
+  o.Optional("offered_calls_per_s", r.offered_calls_per_s);
   std::vector<std::string> points;
   for (const PercentilePoint& p : r.percentiles) {
     if (std::isfinite(p.percentile) && std::isfinite(p.us)) {
@@ -378,12 +380,13 @@ std::string ToCsv(const BenchReport& report) {
   absl::StrAppend(&out, CsvComment("warmup", absl::StrCat(s.warmup)));
   absl::StrAppend(&out, CsvComment("duration_s", Number(s.duration_s)));
   absl::StrAppend(&out, CsvComment("open_loop_rate", Number(s.open_loop_rate)));
+  absl::StrAppend(&out, CsvComment("open_loop_load", Number(s.open_loop_load)));
   absl::StrAppend(&out, CsvComment("modes", absl::StrJoin(s.modes, " ")));
   absl::StrAppend(&out, CsvComment("ferry_version", s.ferry_version));
   absl::StrAppend(&out, CsvComment("date", s.date));
   out +=
       "impl,transport,variant,mode,size,concurrency,p50_us,p90_us,p99_us,p999_us,max_us,"
-      "mean_us,calls_per_s,mb_per_s,cpu_us_per_call,errors,percentiles\n";
+      "mean_us,calls_per_s,mb_per_s,cpu_us_per_call,offered_calls_per_s,errors,percentiles\n";
   for (const Result& r : report.results) {
     std::vector<std::string> curve;
     for (const PercentilePoint& p : r.percentiles) {
@@ -395,7 +398,8 @@ std::string ToCsv(const BenchReport& report) {
         CsvOptional(r.p50_us),      CsvOptional(r.p90_us),      CsvOptional(r.p99_us),
         CsvOptional(r.p999_us),     CsvOptional(r.max_us),      CsvOptional(r.mean_us),
         CsvOptional(r.calls_per_s), CsvOptional(r.mb_per_s),    CsvOptional(r.cpu_us_per_call),
-        absl::StrCat(r.errors),     CsvField(absl::StrJoin(curve, " "))};
+        CsvOptional(r.offered_calls_per_s), absl::StrCat(r.errors),
+        CsvField(absl::StrJoin(curve, " "))};
     absl::StrAppend(&out, absl::StrJoin(fields, ","), "\n");
   }
   return out;
@@ -418,8 +422,25 @@ std::string FormatTables(const BenchReport& report) {
   }
   const ModeView open_loop = View(report, "open_loop");
   if (!open_loop.transports.empty()) {
-    absl::StrAppend(&out, "open loop at ", Number(report.setup.open_loop_rate),
-                    " calls/s: latency from the intended send time in us, p50 / p99\n",
+    std::string rate;
+    if (report.setup.open_loop_rate > 0) {
+      rate = absl::StrCat(Rate(report.setup.open_loop_rate), " calls/s");
+    } else {
+      std::vector<std::string> per_size;
+      for (uint64_t size : open_loop.sizes) {
+        for (const Result& r : report.results) {
+          if (r.mode == "open_loop" && r.size == size && r.offered_calls_per_s.has_value()) {
+            per_size.push_back(absl::StrCat(FormatSize(size), ": ", Rate(*r.offered_calls_per_s)));
+            break;
+          }
+        }
+      }
+      rate = absl::StrCat(Number(report.setup.open_loop_load * 100),
+                          "% of the slowest row's closed-loop rate (",
+                          absl::StrJoin(per_size, ", "), " calls/s)");
+    }
+    absl::StrAppend(&out, "open loop at ", rate,
+                    ": latency from the intended send time in us, p50 / p99\n",
                     LatencyTable(open_loop), "\n");
   }
   if (!out.empty()) {

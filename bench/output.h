@@ -6,12 +6,14 @@
 //    "setup": {"cpu_model": "...", "cores": 2, "kernel": "...", "hostname": "...",
 //              "pinning": "none", "location": "local", "sizes": [64, 4096],
 //              "concurrency": [1, 2], "iterations": 10000, "warmup": 1000,
-//              "duration_s": 1, "open_loop_rate": 2000, "modes": ["latency"],
+//              "duration_s": 1, "open_loop_rate": 0, "open_loop_load": 0.5,
+//              "modes": ["latency"],
 //              "ferry_version": "fcdc0ed-dirty", "date": "2024-05-01T12:34:56Z"},
 //    "results": [{"impl": "ferry", "transport": "uds", "variant": "", "mode": "latency",
 //                 "size": 64, "concurrency": 1, "p50_us": 14.2, "p90_us": ...,
 //                 "p99_us": ..., "p999_us": ..., "max_us": ..., "mean_us": ...,
 //                 "calls_per_s": ..., "mb_per_s": ..., "cpu_us_per_call": ...,
+//                 "offered_calls_per_s": ...,
 //                 "percentiles": [{"p": 50, "us": 14.2}, ...], "errors": 0}]}
 // A figure a mode does not measure is absent (not null, not 0). Strings are escaped per
 // RFC 8259; numbers are finite (a non-finite figure is left out).

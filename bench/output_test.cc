@@ -67,7 +67,8 @@ BenchReport SampleReport() {
   s.iterations = 10000;
   s.warmup = 1000;
   s.duration_s = 0.5;
-  s.open_loop_rate = 2000;
+  s.open_loop_rate = 0;
+  s.open_loop_load = 0.5;
   s.modes = {"latency", "throughput", "open_loop"};
   s.ferry_version = "fcdc0ed-dirty";
   s.date = "2024-05-01T12:34:56Z";
@@ -76,6 +77,7 @@ BenchReport SampleReport() {
                     ThroughputResult("raw", "tcp", 2, 100000)};
   Result open = LatencyResult("ferry", "uds", 64, 30);
   open.mode = "open_loop";
+  open.offered_calls_per_s = 12000;
   open.errors = 3;
   report.results.push_back(open);
   Result failed;  // a point that could not be set up: no figures at all
@@ -119,6 +121,9 @@ TEST(JsonTest, ParsesBackAndMatchesTheSchema) {
   EXPECT_NEAR(throughput.Find("cpu_us_per_call")->number, 18.75, 1e-9);
   EXPECT_EQ(throughput.Find("p99_us"), nullptr);
   EXPECT_EQ(results->array[5].Find("errors")->number, 3);
+  EXPECT_EQ(results->array[5].Find("offered_calls_per_s")->number, 12000);
+  EXPECT_EQ(ferry.Find("offered_calls_per_s"), nullptr);
+  EXPECT_EQ(setup->Find("open_loop_load")->number, 0.5);
   const JsonValue& failed = results->array[6];
   for (const char* figure : {"p50_us", "calls_per_s", "mb_per_s", "cpu_us_per_call"}) {
     EXPECT_EQ(failed.Find(figure), nullptr) << figure;
@@ -174,6 +179,9 @@ TEST(SchemaCheckerTest, RejectsDeviations) {
   s.replace(s.find("\"calls_per_s\""), 13, "\"mb_per_s\"");  // a latency result with MB/s
   EXPECT_THAT(problems(s), Not(IsEmpty()));
   s = good;
+  s.replace(s.find("\"calls_per_s\""), 13, "\"offered_calls_per_s\"");  // not open loop
+  EXPECT_THAT(problems(s), Not(IsEmpty()));
+  s = good;
   s.replace(s.find("\"kernel\""), 8, "\"kernal\"");
   EXPECT_THAT(problems(s), Not(IsEmpty()));
 }
@@ -199,16 +207,19 @@ TEST(CsvTest, SetupCommentsHeaderAndRows) {
   // The CPU model's newline must not break the comment block.
   EXPECT_TRUE(absl::StrContains(csv, "# cpu_model: AMD \"EPYC\" 7B13"));
   const std::vector<std::string> header = absl::StrSplit(lines[comments], ',');
-  ASSERT_EQ(header.size(), 17u);
+  ASSERT_EQ(header.size(), 18u);
   EXPECT_EQ(header[0], "impl");
   EXPECT_EQ(header[6], "p50_us");
   EXPECT_EQ(header[14], "cpu_us_per_call");
   const std::vector<std::string> ferry = absl::StrSplit(lines[comments + 1], ',');
-  ASSERT_EQ(ferry.size(), 17u);
+  ASSERT_EQ(ferry.size(), 18u);
   EXPECT_EQ(ferry[0], "ferry");
   EXPECT_EQ(ferry[6], "16.5");
   EXPECT_EQ(ferry[13], "");  // mb_per_s absent in latency mode
-  EXPECT_EQ(ferry[16], "0:8.25 50:16.5 99.9:49.5 100:165");
+  EXPECT_EQ(header[15], "offered_calls_per_s");
+  EXPECT_EQ(ferry[15], "");
+  EXPECT_EQ(ferry[16], "0");
+  EXPECT_EQ(ferry[17], "0:8.25 50:16.5 99.9:49.5 100:165");
 }
 
 TEST(TablesTest, RatiosAndErrors) {
@@ -219,6 +230,8 @@ TEST(TablesTest, RatiosAndErrors) {
   EXPECT_TRUE(absl::StrContains(tables, "3.70x")) << tables;  // 61 / 16.5
   EXPECT_TRUE(absl::StrContains(tables, "(3 errors)")) << tables;
   EXPECT_TRUE(absl::StrContains(tables, "1.25x cpu 1.25x")) << tables;  // tcp throughput
+  EXPECT_TRUE(absl::StrContains(tables, "50% of the slowest row's closed-loop rate (64 B: 12.0k"))
+      << tables;
 }
 
 TEST(FormatSizeTest, Units) {

@@ -33,7 +33,10 @@ struct Setup {
   uint64_t iterations = 0;           // latency mode: measured calls per (row, size)
   uint64_t warmup = 0;               // latency mode: unmeasured calls first
   double duration_s = 0;            // throughput and open-loop mode: seconds per point
-  double open_loop_rate = 0;         // open-loop mode: offered calls/s
+  double open_loop_rate = 0;         // open-loop mode: offered calls/s; 0 when chosen per point
+  // Open-loop mode with open_loop_rate 0: each point's offered rate is this fraction of the
+  // closed-loop calls/s of its slowest implementation (see Result::offered_calls_per_s).
+  double open_loop_load = 0;
   std::vector<std::string> modes;    // "latency", "throughput", "open_loop"
   std::string ferry_version;         // git describe
   std::string date;                  // ISO 8601, UTC
@@ -56,6 +59,7 @@ struct Result {
   std::optional<double> p50_us, p90_us, p99_us, p999_us, max_us, mean_us;
   std::optional<double> calls_per_s, mb_per_s;
   std::optional<double> cpu_us_per_call;  // client + server CPU time per call
+  std::optional<double> offered_calls_per_s;  // open-loop mode: the schedule's rate
   // Latency and open-loop modes: the percentile curve (for the report's charts).
   std::vector<PercentilePoint> percentiles;
   // Calls that failed (should be 0; a non-zero count is shown, never hidden).

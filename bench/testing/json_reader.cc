@@ -312,7 +312,8 @@ class SchemaChecker {
     if (s.type != Type::kObject) return Add(where, "not an object");
     Keys(s, where,
          {"cpu_model", "cores", "kernel", "hostname", "pinning", "location", "sizes",
-          "concurrency", "iterations", "warmup", "duration_s", "open_loop_rate", "modes",
+          "concurrency", "iterations", "warmup", "duration_s", "open_loop_rate",
+          "open_loop_load", "modes",
           "ferry_version", "date"},
          {});
     for (const char* k : {"cpu_model", "kernel", "hostname", "pinning", "location",
@@ -320,7 +321,9 @@ class SchemaChecker {
       Get(s, where, k, Type::kString);
     }
     for (const char* k : {"cores", "iterations", "warmup"}) NonNegativeInt(s, where, k);
-    for (const char* k : {"duration_s", "open_loop_rate"}) Get(s, where, k, Type::kNumber);
+    for (const char* k : {"duration_s", "open_loop_rate", "open_loop_load"}) {
+      Get(s, where, k, Type::kNumber);
+    }
     Array(s, where, "sizes", Type::kNumber);
     Array(s, where, "concurrency", Type::kNumber);
     Array(s, where, "modes", Type::kString);
@@ -335,7 +338,7 @@ class SchemaChecker {
     if (r.type != Type::kObject) return Add(where, "not an object");
     static const std::set<std::string> kFigures = {
         "p50_us",      "p90_us",   "p99_us",         "p999_us", "max_us",
-        "mean_us",     "calls_per_s", "mb_per_s",    "cpu_us_per_call"};
+        "mean_us",     "calls_per_s", "mb_per_s",    "cpu_us_per_call", "offered_calls_per_s"};
     Keys(r, where,
          {"impl", "transport", "variant", "mode", "size", "concurrency", "percentiles", "errors"},
          kFigures);
@@ -363,6 +366,9 @@ class SchemaChecker {
       for (const char* f : {"mb_per_s", "cpu_us_per_call"}) {
         if (r.Find(f) != nullptr) Add(where, absl::StrCat(m, " result has \"", f, "\""));
       }
+    }
+    if (m != "open_loop" && r.Find("offered_calls_per_s") != nullptr) {
+      Add(where, absl::StrCat(m, " result has \"offered_calls_per_s\""));
     }
     if (const JsonValue* p = Get(r, where, "percentiles", Type::kArray); p != nullptr) {
       double last_p = -1, last_us = -1;
