@@ -112,9 +112,9 @@ std::vector<absl::StatusOr<Result>> MeasureLatency(absl::Span<PeerClient* const>
     absl::Status setup;
     Result result;
     Histogram histogram;
-    uint64_t calls = 0;    // done so far, warm-up included
-    uint64_t busy_ns = 0;  // time inside measured calls
-    uint64_t spent_ns = 0;  // time inside all calls, for the time limit
+    uint64_t warm_calls = 0;
+    uint64_t warm_ns = 0;
+    uint64_t busy_ns = 0;  // time inside measured calls (successful or not)
     int failures_in_row = 0;
     bool noted = false;
     bool done = false;
@@ -131,45 +131,53 @@ std::vector<absl::StatusOr<Result>> MeasureLatency(absl::Span<PeerClient* const>
       slot.caller = std::move(*caller);
     }
   }
-  const uint64_t per_peer = options.warmup + options.iterations;
+  // The time limit bounds the measured calls; the warm-up gets a tenth of it on top, so a
+  // slow row (gRPC at 1 MiB) still measures after warming up.
   const uint64_t limit_ns = ToNs(options.latency_time_limit);
+  const double total = static_cast<double>((options.warmup + options.iterations) * slots.size());
   uint64_t total_done = 0;
-  const double total = static_cast<double>(per_peer * slots.size());
 
-  // Runs up to `n` calls on `slot`; measured once its warm-up is over.
-  auto run = [&](Slot& slot, uint64_t n) {
-    for (uint64_t k = 0; k < n && !slot.done; ++k) {
-      const uint64_t t0 = NowNs();
-      const absl::Status s = slot.caller->Call();
-      const uint64_t t1 = NowNs();
-      const bool measured = slot.calls >= options.warmup;
-      ++slot.calls;
-      ++total_done;
-      slot.spent_ns += t1 - t0;
-      if (!s.ok()) {
-        ++slot.result.errors;
-        NoteFailure(progress, slot.noted, s);
-        if (++slot.failures_in_row >= kMaxConsecutiveErrors) slot.done = true;
-      } else {
-        slot.failures_in_row = 0;
-        if (measured) {
-          slot.histogram.Record(t1 - t0);
-          slot.busy_ns += t1 - t0;
-        }
-      }
-      if (slot.calls >= per_peer || slot.spent_ns > limit_ns) slot.done = true;
-      progress.Set(static_cast<double>(total_done) / total);
+  // One call on `slot`; false once the slot's connection seems dead.
+  auto call = [&](Slot& slot, bool measured) {
+    const uint64_t t0 = NowNs();
+    const absl::Status s = slot.caller->Call();
+    const uint64_t t1 = NowNs();
+    ++total_done;
+    progress.Set(static_cast<double>(total_done) / total);
+    if (measured) {
+      slot.busy_ns += t1 - t0;
+    } else {
+      ++slot.warm_calls;
+      slot.warm_ns += t1 - t0;
     }
+    if (!s.ok()) {
+      ++slot.result.errors;
+      NoteFailure(progress, slot.noted, s);
+      if (++slot.failures_in_row >= kMaxConsecutiveErrors) slot.done = true;
+      return;
+    }
+    slot.failures_in_row = 0;
+    if (measured) slot.histogram.Record(t1 - t0);
   };
   // Warm-ups one after the other, then the measured calls in rounds, peer after peer, so
   // that a burst of load from elsewhere on the machine is shared by every row of the point
   // instead of landing on one of them.
-  for (Slot& slot : slots) run(slot, options.warmup);
+  for (Slot& slot : slots) {
+    while (!slot.done && slot.warm_calls < options.warmup && slot.warm_ns < limit_ns / 10) {
+      call(slot, false);
+    }
+  }
   const uint64_t round = std::max<uint64_t>(1, std::min<uint64_t>(options.iterations, 200));
   for (bool any = true; any;) {
     any = false;
     for (Slot& slot : slots) {
-      run(slot, round);
+      for (uint64_t k = 0; k < round && !slot.done; ++k) {
+        call(slot, true);
+        if (slot.histogram.count() + slot.result.errors >= options.iterations ||
+            slot.busy_ns >= limit_ns) {
+          slot.done = true;
+        }
+      }
       any = any || !slot.done;
     }
   }
@@ -318,7 +326,8 @@ absl::StatusOr<Result> MeasureOpenLoop(PeerClient& peer, uint64_t size, double r
   if (!caller.ok()) return caller.status();
   Result result = NewResult(Mode::kOpenLoop, size, 1);
   result.offered_calls_per_s = rate;
-  for (uint64_t i = 0; i < options.warmup; ++i) {
+  const uint64_t warm_until = NowNs() + ToNs(options.duration) / 10;
+  for (uint64_t i = 0; i < options.warmup && NowNs() < warm_until; ++i) {
     if (!(*caller)->Call().ok()) break;
   }
   // Timer slack (50 us by default) would make every wake-up late by that much.

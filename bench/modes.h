@@ -2,14 +2,16 @@
 //
 // latency     Closed loop, one call in flight on one connection: `warmup` unmeasured
 //             calls, then `iterations` timed ones (or fewer once the peer's calls have
-//             taken `latency_time_limit`). The peers of a point take turns in rounds.
+//             taken `latency_time_limit`; the warm-up stops early after a tenth of
+//             that). The peers of a point take turns in rounds.
 //             Figures: percentiles, mean, max, calls/s (1 / mean).
 // throughput  `concurrency` callers, each on its own connection and thread, call back to
 //             back for `duration` after a warm-up of duration/10. Figures: calls/s,
 //             MB/s (payload bytes per second in each direction, MB = 10^6 bytes), CPU
 //             time per call (client process + server process, from getrusage on both
 //             sides over the measured interval), and the latency percentiles under load.
-// open_loop   One caller sends on a fixed schedule for `duration`, at the same rate for
+// open_loop   After a closed-loop warm-up (`warmup` calls, at most duration/10), one
+//             caller sends on a fixed schedule for `duration`, at the same rate for
 //             every implementation of a point: `rate` calls/s, or by default half of what
 //             the point's slowest implementation sustains in closed loop;
 //             each call's latency runs from its *intended* send time, so a call that had
