@@ -14,9 +14,13 @@ namespace ferry {
 // ---- ServerImpl --------------------------------------------------------------------------
 
 ServerImpl::ServerImpl(const ServerOptions& options,
+                       std::shared_ptr<const TransportRegistry> transports,
                        absl::flat_hash_map<std::string, MethodEntry> methods,
                        std::vector<std::unique_ptr<Listener>> listeners)
-    : options_(options), methods_(std::move(methods)), listeners_(std::move(listeners)) {
+    : options_(options),
+      transports_(std::move(transports)),
+      methods_(std::move(methods)),
+      listeners_(std::move(listeners)) {
   for (const auto& l : listeners_) addresses_.push_back(l->address());
   int threads = options_.pool_threads;
   if (threads <= 0) {
@@ -197,7 +201,8 @@ absl::StatusOr<std::unique_ptr<Server>> ServerBuilder::BuildAndStart() {
     }
     listeners.push_back(*std::move(l));
   }
-  auto impl = std::make_unique<ServerImpl>(options_, std::move(methods), std::move(listeners));
+  auto impl = std::make_unique<ServerImpl>(options_, transports_, std::move(methods),
+                                           std::move(listeners));
   impl->Start();
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }

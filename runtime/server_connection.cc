@@ -218,6 +218,9 @@ bool ServerConnection::OnMessage(const Frame& frame) {
       return true;
     }
     call->has_request = true;
+    // Claimed under mu_: from here a concurrent CancelAll (shutdown) leaves the call to
+    // its handler instead of freeing it under our feet.
+    call->running = true;
   }
   Dispatch(call, frame.payload);
   return true;
@@ -235,6 +238,7 @@ bool ServerConnection::OnHalfClose(uint32_t id) {
       Reject(id, absl::InvalidArgumentError("unary call half-closed without a request"));
       return true;
     }
+    call->running = true;  // see OnMessage
   }
   Dispatch(call, call->request);
   return true;
@@ -256,34 +260,23 @@ void ServerConnection::OnCancel(uint32_t id) {
 }
 
 void ServerConnection::Dispatch(Call* call, absl::string_view request) {
-  const uint32_t id = call->id;
+  // The caller has set call->running under mu_; Finish() releases the call.
+  server_->CallStarted();
   if (absl::Now() >= call->ctx->deadline()) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      calls_.erase(id);
-      Release(call);
-    }
-    Reject(id, absl::DeadlineExceededError("deadline exceeded before the handler ran"));
+    Finish(call, absl::DeadlineExceededError("deadline exceeded before the handler ran"));
     return;
   }
-  server_->CallStarted();
-  const bool inline_handler = call->method->thread == HandlerThread::kInline;
-  if (!inline_handler && request.data() != call->request.data()) {
-    call->request.assign(request.data(), request.size());
+  if (call->method->thread == HandlerThread::kInline) {
+    RunHandler(call, request);
+    return;
   }
+  if (request.data() != call->request.data()) call->request.assign(request.data(), request.size());
   {
     std::lock_guard<std::mutex> lock(mu_);
-    call->running = true;
-    if (!inline_handler) {
-      call->pooled = true;
-      ++running_;
-    }
+    call->pooled = true;
+    ++running_;
   }
-  if (inline_handler) {
-    RunHandler(call, request);
-  } else {
-    server_->pool().Submit([this, call] { RunHandler(call, call->request); });
-  }
+  server_->pool().Submit([this, call] { RunHandler(call, call->request); });
 }
 
 void ServerConnection::RunHandler(Call* call, absl::string_view request) {
@@ -308,12 +301,12 @@ void ServerConnection::Finish(Call* call, absl::Status status) {
     }
   }
   if (send) SendEnd(call, status);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (call->pooled && --running_ == 0) idle_.notify_all();
-    Release(call);
-  }
   server_->CallFinished();
+  std::lock_guard<std::mutex> lock(mu_);
+  // Last touch of `this`: once running_ reaches 0 and mu_ is released, the reader thread
+  // may finish and the connection may be freed.
+  if (call->pooled && --running_ == 0) idle_.notify_all();
+  Release(call);
 }
 
 void ServerConnection::SendEnd(Call* call, const absl::Status& status) {

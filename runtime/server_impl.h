@@ -32,7 +32,7 @@ struct MethodEntry {
 
 class ServerImpl {
  public:
-  ServerImpl(const ServerOptions& options,
+  ServerImpl(const ServerOptions& options, std::shared_ptr<const TransportRegistry> transports,
              absl::flat_hash_map<std::string, MethodEntry> methods,
              std::vector<std::unique_ptr<Listener>> listeners);
   ~ServerImpl();
@@ -59,6 +59,8 @@ class ServerImpl {
   void ReapLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const ServerOptions options_;
+  // Listeners and connections point into their transports: keep them alive until the end.
+  const std::shared_ptr<const TransportRegistry> transports_;
   const absl::flat_hash_map<std::string, MethodEntry> methods_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<std::string> addresses_;

@@ -86,8 +86,11 @@ TEST(RuntimeFaults, SlowDeliveryMeetsTheDeadline) {
   Rig rig(o);
   ASSERT_TRUE(Echo(*rig.stub).ok());  // connects (slowly)
   const absl::Time start = absl::Now();
+  // Without the deadline the call would succeed once the delayed reply arrives, so the
+  // code alone proves the deadline fired; the time bound only rules out a hang (machines
+  // here are shared, so no tighter timing is asserted).
   EXPECT_EQ(Echo(*rig.stub, absl::Milliseconds(50)).code(), absl::StatusCode::kDeadlineExceeded);
-  EXPECT_LT(absl::Now() - start, absl::Milliseconds(250));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
   // The late reply of the expired call is ignored; the connection keeps working.
   EXPECT_TRUE(Echo(*rig.stub).ok());
 }
