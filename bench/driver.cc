@@ -188,13 +188,16 @@ absl::StatusOr<std::vector<Result>> RunBenchmarks(const DriverOptions& options,
       std::string label = absl::StrCat(ModeName(point.mode), " ", transport->name, " ",
                                        FormatSize(point.size));
       if (point.mode == Mode::kThroughput) absl::StrAppend(&label, " x", point.concurrency);
-      if (point.mode == Mode::kLatency) {
-        // All implementations together, taking turns (see MeasureLatency).
+      if (point.mode == Mode::kLatency || point.mode == Mode::kThroughput) {
+        // All implementations together, taking turns (see MeasureLatency/Throughput).
         std::vector<PeerClient*> all;
         for (auto& [impl, client] : clients) all.push_back(client.get());
         progress.Begin(absl::StrCat("[", done + 1, "-", done + all.size(), "/", total, "] ", label));
         std::vector<absl::StatusOr<Result>> measured =
-            MeasureLatency(all, point.size, options.mode_options, progress);
+            point.mode == Mode::kLatency
+                ? MeasureLatency(all, point.size, options.mode_options, progress)
+                : MeasureThroughput(all, point.size, point.concurrency, options.mode_options,
+                                    progress);
         progress.End();
         done += all.size();
         for (size_t i = 0; i < clients.size(); ++i) {
@@ -217,10 +220,7 @@ absl::StatusOr<std::vector<Result>> RunBenchmarks(const DriverOptions& options,
         ++done;
         progress.Begin(absl::StrCat("[", done, "/", total, "] ", label, " ", ImplName(impl)));
         absl::StatusOr<Result> result =
-            point.mode == Mode::kThroughput
-                ? MeasureThroughput(*client, point.size, point.concurrency, options.mode_options,
-                                    progress)
-                : MeasureOpenLoop(*client, point.size, rate, options.mode_options, progress);
+            MeasureOpenLoop(*client, point.size, rate, options.mode_options, progress);
         progress.End();
         results.push_back(Finish(std::move(result), point, *transport, impl, label, progress));
       }

@@ -51,6 +51,9 @@ ABSL_FLAG(double, latency_time_limit, 10,
           "latency mode: seconds after which a point stops early (fewer calls, recorded)");
 ABSL_FLAG(double, duration, 1, "throughput and open-loop modes: seconds per point");
 ABSL_FLAG(std::string, concurrency, "1,2,4,8,16", "throughput mode: callers in flight");
+ABSL_FLAG(int, throughput_bursts, 5,
+          "throughput mode: each row's --duration is split into this many bursts, the rows "
+          "of a point taking turns (1: one continuous run per row)");
 ABSL_FLAG(std::string, rate, "50%",
           "open-loop mode: the offered rate, the same for every implementation of a point: "
           "calls per second (e.g. 5000), or a percentage of the closed-loop calls/s of the "
@@ -218,6 +221,8 @@ int Main(int argc, char** argv) {
     return Fail("--duration and --latency_time_limit must be above 0");
   }
   m.duration = absl::Seconds(duration);
+  m.throughput_bursts = absl::GetFlag(FLAGS_throughput_bursts);
+  if (m.throughput_bursts < 1) return Fail("--throughput_bursts must be at least 1");
   m.latency_time_limit = absl::Seconds(limit);
 
   BenchReport report;

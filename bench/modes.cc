@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -198,39 +199,43 @@ std::vector<absl::StatusOr<Result>> MeasureLatency(absl::Span<PeerClient* const>
   return results;
 }
 
-absl::StatusOr<Result> MeasureThroughput(PeerClient& peer, uint64_t size, int concurrency,
-                                         const ModeOptions& options, Progress& progress) {
+namespace {
+
+// One implementation's side of a throughput point, kept across its bursts.
+struct ThroughputRow {
+  PeerClient* peer = nullptr;
+  absl::Status setup;
   struct Worker {
     std::unique_ptr<Caller> caller;
     Histogram histogram;
     uint64_t calls = 0;
     uint64_t errors = 0;
     absl::Status first_error;
-    std::thread thread;
+    int failures_in_row = 0;  // across bursts: a dead connection stays dead
   };
-  std::vector<Worker> workers(static_cast<size_t>(std::max(concurrency, 1)));
-  for (Worker& w : workers) {
-    absl::StatusOr<std::unique_ptr<Caller>> caller = peer.NewCaller(size);
-    if (!caller.ok()) return caller.status();
-    w.caller = std::move(*caller);
-  }
-  const uint64_t duration_ns = ToNs(options.duration);
-  const uint64_t warmup_ns = duration_ns / 10;
+  std::vector<Worker> workers;
+  double cpu_s = 0;  // client + server, over the measured intervals
+  bool cpu_known = true;
+};
 
-  // Callers warm up on their own, then wait for `go`; the measured interval starts when the
-  // last one is ready, after both processes' CPU times are taken.
+// One burst: every caller of `row` on its own thread, `warm_ns` of unmeasured calls, then
+// `measure_ns` measured. The interval starts when every caller is warm, after both
+// processes' CPU times are taken; it ends after the threads are joined.
+void Burst(ThroughputRow& row, uint64_t warm_ns, uint64_t measure_ns,
+           const std::function<void(double)>& on_progress) {
   std::mutex mu;
   std::condition_variable cv;
-  int ready = 0;
+  size_t ready = 0;
   bool go = false;
   uint64_t start_ns = 0;
-  for (Worker& w : workers) {
-    w.thread = std::thread([&, wp = &w] {
-      Worker& me = *wp;
-      const uint64_t warm_until = NowNs() + warmup_ns;
-      do {
+  std::vector<std::thread> threads;
+  for (ThroughputRow::Worker& w : row.workers) {
+    threads.emplace_back([&, wp = &w] {
+      ThroughputRow::Worker& me = *wp;
+      const uint64_t warm_until = NowNs() + warm_ns;
+      while (me.failures_in_row < kMaxConsecutiveErrors && NowNs() < warm_until) {
         if (!me.caller->Call().ok()) break;
-      } while (NowNs() < warm_until);
+      }
       uint64_t start;
       {
         std::unique_lock<std::mutex> lock(mu);
@@ -239,9 +244,8 @@ absl::StatusOr<Result> MeasureThroughput(PeerClient& peer, uint64_t size, int co
         cv.wait(lock, [&] { return go; });
         start = start_ns;
       }
-      const uint64_t end = start + duration_ns;
-      int failures_in_row = 0;
-      while (true) {
+      const uint64_t end = start + measure_ns;
+      while (me.failures_in_row < kMaxConsecutiveErrors) {
         const uint64_t t0 = NowNs();
         if (t0 >= end) break;
         const absl::Status s = me.caller->Call();
@@ -249,10 +253,10 @@ absl::StatusOr<Result> MeasureThroughput(PeerClient& peer, uint64_t size, int co
         if (t1 > end) break;  // straddles the end: outside the interval
         if (!s.ok()) {
           if (me.errors++ == 0) me.first_error = s;
-          if (++failures_in_row >= kMaxConsecutiveErrors) break;
+          ++me.failures_in_row;
           continue;
         }
-        failures_in_row = 0;
+        me.failures_in_row = 0;
         me.histogram.Record(t1 - t0);
         ++me.calls;
       }
@@ -260,9 +264,9 @@ absl::StatusOr<Result> MeasureThroughput(PeerClient& peer, uint64_t size, int co
   }
   {
     std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return ready == static_cast<int>(workers.size()); });
+    cv.wait(lock, [&] { return ready == threads.size(); });
   }
-  absl::StatusOr<CpuTimes> server_before = peer.ServerCpu();
+  absl::StatusOr<CpuTimes> server_before = row.peer->ServerCpu();
   const CpuTimes client_before = ProcessCpu();
   {
     std::lock_guard<std::mutex> lock(mu);
@@ -270,35 +274,83 @@ absl::StatusOr<Result> MeasureThroughput(PeerClient& peer, uint64_t size, int co
     go = true;
   }
   cv.notify_all();
-  const uint64_t end_ns = start_ns + duration_ns;
+  const uint64_t end_ns = start_ns + measure_ns;
   for (uint64_t now = NowNs(); now < end_ns; now = NowNs()) {
-    progress.Set(static_cast<double>(now - start_ns) / static_cast<double>(duration_ns));
-    std::this_thread::sleep_for(std::chrono::nanoseconds(std::min<uint64_t>(end_ns - now, 50'000'000)));
+    on_progress(static_cast<double>(now - start_ns) / static_cast<double>(measure_ns));
+    std::this_thread::sleep_for(
+        std::chrono::nanoseconds(std::min<uint64_t>(end_ns - now, 50'000'000)));
   }
-  for (Worker& w : workers) w.thread.join();
+  for (std::thread& t : threads) t.join();
   const CpuTimes client_after = ProcessCpu();
-  absl::StatusOr<CpuTimes> server_after = peer.ServerCpu();
+  absl::StatusOr<CpuTimes> server_after = row.peer->ServerCpu();
+  if (server_before.ok() && server_after.ok()) {
+    row.cpu_s += (client_after.total_s() - client_before.total_s()) +
+                 (server_after->total_s() - server_before->total_s());
+  } else {
+    row.cpu_known = false;
+  }
+}
 
-  Result result = NewResult(Mode::kThroughput, size, static_cast<int>(workers.size()));
-  Histogram all;
-  uint64_t calls = 0;
-  bool noted = false;
-  for (Worker& w : workers) {
-    all.Merge(w.histogram);
-    calls += w.calls;
-    result.errors += w.errors;
-    if (w.errors > 0) NoteFailure(progress, noted, w.first_error);
+}  // namespace
+
+std::vector<absl::StatusOr<Result>> MeasureThroughput(absl::Span<PeerClient* const> peers,
+                                                      uint64_t size, int concurrency,
+                                                      const ModeOptions& options,
+                                                      Progress& progress) {
+  std::vector<ThroughputRow> rows(peers.size());
+  for (size_t i = 0; i < peers.size(); ++i) {
+    ThroughputRow& row = rows[i];
+    row.peer = peers[i];
+    row.workers.resize(static_cast<size_t>(std::max(concurrency, 1)));
+    for (ThroughputRow::Worker& w : row.workers) {
+      absl::StatusOr<std::unique_ptr<Caller>> caller = peers[i]->NewCaller(size);
+      if (!caller.ok()) {
+        row.setup = caller.status();
+        break;
+      }
+      w.caller = std::move(*caller);
+    }
   }
-  FillLatencyFigures(all, &result);
-  const double seconds = static_cast<double>(duration_ns) / 1e9;
-  result.calls_per_s = static_cast<double>(calls) / seconds;
-  result.mb_per_s = *result.calls_per_s * static_cast<double>(size) / 1e6;
-  if (calls > 0 && server_before.ok() && server_after.ok()) {
-    const double cpu_s = (client_after.total_s() - client_before.total_s()) +
-                         (server_after->total_s() - server_before->total_s());
-    result.cpu_us_per_call = cpu_s * 1e6 / static_cast<double>(calls);
+  const uint64_t duration_ns = ToNs(options.duration);
+  const int bursts = std::max(1, options.throughput_bursts);
+  const uint64_t burst_ns = duration_ns / static_cast<uint64_t>(bursts);
+  const double steps = static_cast<double>(bursts) * static_cast<double>(rows.size());
+  for (int b = 0; b < bursts; ++b) {
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (!rows[i].setup.ok()) continue;
+      const double done = static_cast<double>(b) * static_cast<double>(rows.size()) +
+                          static_cast<double>(i);
+      Burst(rows[i], b == 0 ? duration_ns / 10 : 0, burst_ns,
+            [&](double f) { progress.Set((done + f) / steps); });
+    }
   }
-  return result;
+
+  std::vector<absl::StatusOr<Result>> results;
+  for (ThroughputRow& row : rows) {
+    if (!row.setup.ok()) {
+      results.push_back(row.setup);
+      continue;
+    }
+    Result result = NewResult(Mode::kThroughput, size, static_cast<int>(row.workers.size()));
+    Histogram all;
+    uint64_t calls = 0;
+    bool noted = false;
+    for (ThroughputRow::Worker& w : row.workers) {
+      all.Merge(w.histogram);
+      calls += w.calls;
+      result.errors += w.errors;
+      if (w.errors > 0) NoteFailure(progress, noted, w.first_error);
+    }
+    FillLatencyFigures(all, &result);
+    const double seconds = static_cast<double>(burst_ns * static_cast<uint64_t>(bursts)) / 1e9;
+    result.calls_per_s = static_cast<double>(calls) / seconds;
+    result.mb_per_s = *result.calls_per_s * static_cast<double>(size) / 1e6;
+    if (calls > 0 && row.cpu_known) {
+      result.cpu_us_per_call = row.cpu_s * 1e6 / static_cast<double>(calls);
+    }
+    results.push_back(std::move(result));
+  }
+  return results;
 }
 
 absl::StatusOr<double> ClosedLoopRate(PeerClient& peer, uint64_t size, absl::Duration probe) {

@@ -6,7 +6,8 @@
 //             that). The peers of a point take turns in rounds.
 //             Figures: percentiles, mean, max, calls/s (1 / mean).
 // throughput  `concurrency` callers, each on its own connection and thread, call back to
-//             back for `duration` after a warm-up of duration/10. Figures: calls/s,
+//             back for `duration` after a warm-up of duration/10, in bursts that take
+//             turns with the point's other implementations. Figures: calls/s,
 //             MB/s (payload bytes per second in each direction, MB = 10^6 bytes), CPU
 //             time per call (client process + server process, from getrusage on both
 //             sides over the measured interval), and the latency percentiles under load.
@@ -52,6 +53,8 @@ struct ModeOptions {
   uint64_t warmup = 1000;
   absl::Duration latency_time_limit = absl::Seconds(10);
   absl::Duration duration = absl::Seconds(1);
+  // Throughput: the duration is split into this many bursts per implementation.
+  int throughput_bursts = 5;
   // Open loop: a fixed offered rate in calls/s, or (when `rate` is 0) `load` times the
   // closed-loop calls/s of the point's slowest implementation, probed before the point for
   // clamp(duration / 5, 50 ms, 500 ms) per implementation.
@@ -75,8 +78,14 @@ void FillLatencyFigures(const Histogram& h, Result* result);
 std::vector<absl::StatusOr<Result>> MeasureLatency(absl::Span<PeerClient* const> peers,
                                                    uint64_t size, const ModeOptions& options,
                                                    Progress& progress);
-absl::StatusOr<Result> MeasureThroughput(PeerClient& peer, uint64_t size, int concurrency,
-                                         const ModeOptions& options, Progress& progress);
+// Throughput of several peers at once: each peer's callers run in `throughput_bursts`
+// bursts of duration/bursts, the peers taking turns, so that every row of the point sees
+// the same machine. The connections persist across bursts; the threads are new each
+// burst (so the scheduler places them afresh). One result per peer, in order.
+std::vector<absl::StatusOr<Result>> MeasureThroughput(absl::Span<PeerClient* const> peers,
+                                                      uint64_t size, int concurrency,
+                                                      const ModeOptions& options,
+                                                      Progress& progress);
 absl::StatusOr<Result> MeasureOpenLoop(PeerClient& peer, uint64_t size, double rate,
                                        const ModeOptions& options, Progress& progress);
 
