@@ -4,6 +4,7 @@
 
 #include "absl/base/internal/raw_logging.h"
 #include "transports/loopback/loopback_transport.h"
+#include "transports/shm/shm_transport.h"
 #include "transports/tcp/tcp_transport.h"
 #include "transports/uds/uds_transport.h"
 
@@ -24,6 +25,7 @@ std::shared_ptr<TransportRegistry> NewDefaultTransportRegistry() {
   MustRegister(*registry, std::make_unique<UdsTransport>());
   MustRegister(*registry, std::make_unique<TcpTransport>());
   MustRegister(*registry, std::make_unique<LoopbackTransport>());
+  MustRegister(*registry, std::make_unique<ShmTransport>());
   return registry;
 }
 

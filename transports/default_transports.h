@@ -1,10 +1,11 @@
 // The registry of Ferry's built-in transports.
 //
 // Overview: DefaultTransports() returns one process-wide, read-only TransportRegistry
-// holding every built-in transport: "unix" (UdsTransport), "tcp" (TcpTransport) and
-// "inproc" (LoopbackTransport, with no fault injection). It is built explicitly, on first
-// use, by this function (no static-initialisation registrars); later calls return the
-// same registry. Servers and channels that share it find each other's "inproc:" names.
+// holding every built-in transport: "unix" (UdsTransport), "tcp" (TcpTransport), "shm"
+// (ShmTransport, shared-memory rings) and "inproc" (LoopbackTransport, with no fault
+// injection). It is built explicitly, on first use, by this function (no
+// static-initialisation registrars); later calls return the same registry. Servers and
+// channels that share it find each other's "inproc:" names.
 //
 // To add transports or change options, build your own registry instead:
 //   auto registry = std::make_shared<ferry::TransportRegistry>();

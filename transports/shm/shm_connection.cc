@@ -1,0 +1,206 @@
+#include "transports/shm/shm_connection.h"
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace ferry::shm {
+namespace {
+
+absl::Status ClosedError() { return absl::UnavailableError("connection closed"); }
+
+// How much of a streamed payload is copied before its ring space is handed back: large
+// enough that the release (a store and a fence) is noise, small enough that the writer
+// refills the ring while we copy.
+constexpr uint64_t kCopyPiece = 64 << 10;
+
+}  // namespace
+
+std::unique_ptr<ShmConnection> ShmConnection::Create(Endpoint endpoint,
+                                                     const ConnectionLimits& limits) {
+  return std::unique_ptr<ShmConnection>(new ShmConnection(std::move(endpoint), limits));
+}
+
+ShmConnection::ShmConnection(Endpoint endpoint, const ConnectionLimits& limits)
+    : description_(endpoint.description),
+      max_payload_(limits.max_frame_payload),
+      link_(std::make_unique<Link>(std::move(endpoint))),
+      gate_([this] { link_.reset(); }) {}
+
+ShmConnection::~ShmConnection() { Close(); }
+
+void ShmConnection::Close() {
+  gate_.Close([this] { link_->Shutdown(); });
+}
+
+absl::Status ShmConnection::IoError(Link::Io io, bool receiving) {
+  switch (io) {
+    case Link::Io::kOk:
+      return absl::OkStatus();
+    case Link::Io::kTimedOut:
+      return absl::DeadlineExceededError("deadline exceeded");
+    case Link::Io::kClosed:
+      return ClosedError();
+    case Link::Io::kPeerGone:
+      return absl::UnavailableError(
+          absl::StrCat(link_->PeerGoneReason(),
+                       receiving && have_header_ ? " in the middle of a frame" : ""));
+    case Link::Io::kCorrupt:
+      return absl::InvalidArgumentError(
+          "the peer wrote an impossible index into the shared ring; connection is unusable");
+  }
+  return absl::InternalError("unreachable");
+}
+
+absl::Status ShmConnection::Send(absl::Span<const OutFrame> frames, absl::Time deadline) {
+  for (const OutFrame& f : frames) {
+    if (f.payload.size() > std::numeric_limits<uint32_t>::max()) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("frame payload of ", f.payload.size(), " bytes cannot be framed"));
+    }
+    if (f.header.payload_length != f.payload.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("frame header announces ", f.header.payload_length,
+                       " payload bytes but the payload has ", f.payload.size()));
+    }
+  }
+  CloseGate::Call call(gate_);
+  if (!call.entered()) return ClosedError();
+  if (link_->PeerClosed()) return absl::UnavailableError("peer closed the connection");
+  if (frames.empty()) return absl::OkStatus();
+
+  if (!send_mu_.try_lock()) {
+    if (deadline == absl::InfiniteFuture()) {
+      send_mu_.lock();
+    } else if (!send_mu_.try_lock_until(absl::ToChronoTime(deadline))) {
+      return absl::DeadlineExceededError("deadline exceeded waiting for another Send()");
+    }
+  }
+  std::lock_guard<std::timed_mutex> lock(send_mu_, std::adopt_lock);
+  return SendLocked(frames, deadline);
+}
+
+absl::Status ShmConnection::SendLocked(absl::Span<const OutFrame> frames, absl::Time deadline) {
+  Link& link = *link_;
+  const int64_t deadline_ns = DeadlineNs(deadline);
+  uint64_t total = 0;
+  for (const OutFrame& f : frames) total += kFrameHeaderSize + f.payload.size();
+
+  if (total <= link.out().capacity()) {
+    // The whole call fits in the ring: wait for room for all of it first, then write it in
+    // one go. A timeout here has written nothing, so the connection stays usable.
+    if (link.out().Free(total) < total) {
+      if (Link::Io io = link.WaitWritable(total, deadline_ns); io != Link::Io::kOk) {
+        if (io == Link::Io::kCorrupt) Close();  // the peer's index cannot be trusted again
+        return IoError(io, /*receiving=*/false);
+      }
+    }
+    for (const OutFrame& f : frames) {
+      char header[kFrameHeaderSize];
+      f.header.Serialize(header);
+      link.out().Write(header, kFrameHeaderSize);
+      link.out().Write(f.payload.data(), f.payload.size());
+    }
+    link.Publish();
+    return absl::OkStatus();
+  }
+
+  // Larger than the ring: stream it through, publishing pieces as room frees up.
+  bool published_any = false;
+  Link::Io io = Link::Io::kOk;
+  for (const OutFrame& f : frames) {
+    char header[kFrameHeaderSize];
+    f.header.Serialize(header);
+    io = link.Write(header, kFrameHeaderSize, deadline_ns, &published_any);
+    if (io != Link::Io::kOk) break;
+    io = link.Write(f.payload.data(), f.payload.size(), deadline_ns, &published_any);
+    if (io != Link::Io::kOk) break;
+  }
+  if (io == Link::Io::kOk) {
+    link.Publish();
+    return absl::OkStatus();
+  }
+  absl::Status error = IoError(io, /*receiving=*/false);
+  if (!published_any && io != Link::Io::kCorrupt) {
+    // Nothing reached the peer: forget what was written and keep the connection.
+    link.out().Discard();
+    return error;
+  }
+  // Part of a frame is visible to the peer; it can never resynchronise.
+  Close();
+  return absl::Status(error.code(),
+                      absl::StrCat(error.message(), " after a partial send; connection closed"));
+}
+
+char* ShmConnection::Buffer(uint64_t n) {
+  if (n > buffer_capacity_) {
+    buffer_.reset(new char[n]);  // default-initialised: no memset of up to 4 MiB
+    buffer_capacity_ = n;
+  }
+  return buffer_.get();
+}
+
+absl::StatusOr<Frame> ShmConnection::Receive(absl::Time deadline) {
+  CloseGate::Call call(gate_);
+  if (!call.entered()) return ClosedError();
+  if (!sticky_.ok()) return sticky_;
+  Link& link = *link_;
+  RingReader& in = link.in();
+  // The frame returned last time (if it was a view into the ring) is done with now.
+  link.Release();
+  const int64_t deadline_ns = DeadlineNs(deadline);
+
+  if (!have_header_) {
+    if (Link::Io io = link.WaitReadable(kFrameHeaderSize, deadline_ns); io != Link::Io::kOk) {
+      absl::Status s = IoError(io, /*receiving=*/true);
+      if (io == Link::Io::kCorrupt) sticky_ = s;
+      return s;
+    }
+    char bytes[kFrameHeaderSize];
+    in.Read(bytes, kFrameHeaderSize);
+    absl::StatusOr<FrameHeader> h =
+        FrameHeader::Parse(absl::string_view(bytes, kFrameHeaderSize), max_payload_);
+    if (!h.ok()) {
+      sticky_ = h.status();
+      return sticky_;
+    }
+    header_ = *h;
+    have_header_ = true;
+    payload_got_ = 0;
+    // Zero copy: the whole payload is already published and does not wrap.
+    const uint64_t len = header_.payload_length;
+    if (in.Available(len) >= len) {
+      if (const char* p = in.Contiguous(len)) {
+        in.Skip(len);
+        have_header_ = false;
+        return Frame{header_, absl::string_view(p, len)};
+      }
+    }
+  }
+
+  // Copy path: a payload that wraps, has not fully arrived, or is larger than the ring.
+  const uint64_t len = header_.payload_length;
+  char* buf = Buffer(len);
+  while (payload_got_ < len) {
+    uint64_t avail = in.Available(1);
+    if (avail == 0) {
+      if (Link::Io io = link.WaitReadable(1, deadline_ns); io != Link::Io::kOk) {
+        absl::Status s = IoError(io, /*receiving=*/true);
+        if (io == Link::Io::kCorrupt) sticky_ = s;
+        return s;  // a partly received payload stays in buffer_ for the next call
+      }
+      continue;
+    }
+    const uint64_t n = std::min({avail, len - payload_got_, kCopyPiece});
+    in.Read(buf + payload_got_, n);
+    payload_got_ += n;
+    link.Release();
+  }
+  have_header_ = false;
+  return Frame{header_, absl::string_view(buf, len)};
+}
+
+}  // namespace ferry::shm

@@ -1,0 +1,92 @@
+// ShmConnection: a ferry::Connection over a pair of shared-memory rings.
+//
+// Overview: Ferry frames (16-byte header + payload, runtime/frame.h) are written back to
+// back into the outgoing ring as a byte stream, exactly as on a socket, and read from the
+// incoming ring. On the fast path neither Send() nor Receive() makes a system call or
+// allocates: Send() copies headers and payloads into the ring and publishes once per call;
+// Receive() returns a view straight into the ring when the whole payload is already there
+// and does not wrap around the ring's end (zero copy), and otherwise copies the payload
+// into a per-connection buffer as it streams in (frames larger than the ring take this
+// path, releasing ring space piece by piece so the writer can continue).
+//
+// Threading and errors: exactly as documented on ferry::Connection. In particular:
+//   - Send(): serialised by a mutex (waited for until the deadline); one call's frames are
+//     contiguous in the ring. A call whose frames fit in the ring together is all or
+//     nothing: it waits (until the deadline) for room for all of them, then writes and
+//     publishes them at once, so a timeout leaves the connection usable. A larger call
+//     streams through the ring, publishing pieces as room frees up; if it fails after
+//     publishing some, the peer would see a torn frame, so the connection is closed
+//     (DEADLINE_EXCEEDED "... after a partial send").
+//   - Receive(): one thread at a time. The returned payload may point into the shared ring;
+//     that space is handed back to the writer at the next Receive() (or Close()), which is
+//     why the view stays valid until then. DEADLINE_EXCEEDED keeps a partly received frame
+//     for the next call. Peer closed, died or refused us -> UNAVAILABLE (after every frame
+//     it had published). Malformed header -> the FrameHeader::Parse error (payload above
+//     limits.max_frame_payload -> RESOURCE_EXHAUSTED), sticky. Impossible ring indices
+//     (a corrupt or hostile peer) -> INVALID_ARGUMENT, sticky.
+//   - Close(): sets this side's closed flag in the segment, wakes every waiter of both
+//     processes, shuts the rendezvous socket down; unmaps and closes descriptors once the
+//     last call in flight has left (CloseGate), so a late call never touches freed memory.
+//
+// Memory ordering: see shm_ring.h (release/acquire on the ring indices) and shm_wait.h
+// (the fences that keep wake-ups from being lost).
+#ifndef FERRY_TRANSPORTS_SHM_SHM_CONNECTION_H_
+#define FERRY_TRANSPORTS_SHM_SHM_CONNECTION_H_
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "runtime/frame.h"
+#include "transports/shm/shm_link.h"
+#include "transports/shm/shm_setup.h"
+#include "transports/stream/fd.h"
+#include "transports/transport.h"
+
+namespace ferry::shm {
+
+class ShmConnection final : public Connection {
+ public:
+  // Takes over an established endpoint (see shm_setup.h).
+  static std::unique_ptr<ShmConnection> Create(Endpoint endpoint, const ConnectionLimits& limits);
+
+  // Closes. No call may be in flight on another thread.
+  ~ShmConnection() override;
+
+  absl::Status Send(absl::Span<const OutFrame> frames, absl::Time deadline) override;
+  absl::StatusOr<Frame> Receive(absl::Time deadline) override;
+  void Close() override;
+  std::string PeerDescription() const override { return description_; }
+
+ private:
+  ShmConnection(Endpoint endpoint, const ConnectionLimits& limits);
+  absl::Status SendLocked(absl::Span<const OutFrame> frames, absl::Time deadline);
+  absl::Status IoError(Link::Io io, bool receiving);
+  // Makes room in buffer_ for `n` bytes (no zero-fill).
+  char* Buffer(uint64_t n);
+
+  const std::string description_;
+  const uint32_t max_payload_;
+  std::unique_ptr<Link> link_;  // reset by the gate's release, when no call is inside
+  CloseGate gate_;
+
+  // A timed mutex so a Send() queued behind a blocked one still honours its deadline.
+  std::timed_mutex send_mu_;
+
+  // Receive side; one thread at a time (the caller serialises Receive()).
+  absl::Status sticky_;        // a malformed frame or corrupt ring: the stream is lost
+  bool have_header_ = false;   // header_ parsed; its payload is being received
+  FrameHeader header_;
+  uint64_t payload_got_ = 0;   // bytes of header_'s payload copied into buffer_
+  std::unique_ptr<char[]> buffer_;
+  uint64_t buffer_capacity_ = 0;
+};
+
+}  // namespace ferry::shm
+
+#endif  // FERRY_TRANSPORTS_SHM_SHM_CONNECTION_H_

@@ -1,0 +1,344 @@
+#include "transports/shm/shm_transport.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "runtime/frame.h"
+#include "transports/shm/shm_link.h"
+#include "transports/shm/shm_segment.h"
+#include "transports/shm/shm_setup.h"
+#include "transports/testing/transport_conformance.h"
+
+namespace ferry {
+namespace {
+
+absl::Time Soon() { return absl::Now() + absl::Seconds(10); }
+
+std::string Pattern(size_t n, uint32_t seed) {
+  std::string s(n, '\0');
+  uint32_t x = seed * 2654435761u + 3;
+  for (size_t i = 0; i < n; ++i) {
+    x = x * 1103515245u + 12345u;
+    s[i] = static_cast<char>(x >> 24);
+  }
+  return s;
+}
+
+// Every Ferry object a test could leave behind: POSIX shm names, and named fallback
+// files of backing=file.
+std::vector<std::string> FerryObjects() {
+  std::vector<std::string> found;
+  for (const char* dir : {"/dev/shm", "/tmp"}) {
+    DIR* d = ::opendir(dir);
+    if (d == nullptr) continue;
+    while (dirent* e = ::readdir(d)) {
+      if (absl::StartsWith(e->d_name, shm::kShmNamePrefix)) {
+        found.push_back(absl::StrCat(dir, "/", e->d_name));
+      }
+    }
+    ::closedir(d);
+  }
+  return found;
+}
+
+// ---- The transport conformance suite, for every backing x wake-up -----------------------
+
+std::vector<TransportConformanceParam> AllCombinations() {
+  std::vector<TransportConformanceParam> params;
+  for (const char* backing : {"memfd", "shm", "file"}) {
+    for (const char* wake : {"futex", "spin", "eventfd", "signal"}) {
+      TransportConformanceParam p;
+      p.name = absl::StrCat(backing, "_", wake);
+      p.make_transport = [] { return std::make_unique<ShmTransport>(); };
+      p.listen_address = [backing, wake](const std::string& dir) {
+        // The scratch directory's unique basename makes a unique rendezvous name.
+        return absl::StrCat("shm://", dir.substr(dir.rfind('/') + 1), "?backing=", backing,
+                            "&wake=", wake);
+      };
+      p.raw_skip_reason = "shm carries frames through a ring, not a socket byte stream "
+                          "(ShmTransportTest covers hostile bytes and indices)";
+      params.push_back(std::move(p));
+    }
+  }
+  return params;
+}
+
+INSTANTIATE_TEST_SUITE_P(Shm, TransportConformanceTest, testing::ValuesIn(AllCombinations()),
+                         TransportConformanceName);
+
+// ---- The mechanism ----------------------------------------------------------------------
+
+class ShmTransportTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    static int n = 0;
+    name_ = absl::StrCat("shmtest-", ::getpid(), "-", n++);
+  }
+  Address Addr(absl::string_view options = "") {
+    return *Address::Parse(absl::StrCat("shm://", name_, options.empty() ? "" : "?", options));
+  }
+
+  ShmTransport shm_;
+  std::string name_;
+};
+
+TEST_F(ShmTransportTest, NothingIsLeftInDevShmOrTmpDuringOrAfterAConnection) {
+  ASSERT_EQ(FerryObjects(), std::vector<std::string>{});
+  for (const char* backing : {"memfd", "shm", "file"}) {
+    SCOPED_TRACE(backing);
+    auto listener = shm_.Listen(Addr(absl::StrCat("backing=", backing)), {});
+    ASSERT_TRUE(listener.ok()) << listener.status();
+    auto client = shm_.Connect(*Address::Parse((*listener)->address()), {}, Soon());
+    ASSERT_TRUE(client.ok()) << client.status();
+    auto server = (*listener)->Accept();
+    ASSERT_TRUE(server.ok()) << server.status();
+    OutFrame f = MakeFrame(FrameType::kPing, 0, 0, "12345678");
+    ASSERT_TRUE((*client)->Send({&f, 1}, Soon()).ok());
+    ASSERT_TRUE((*server)->Receive(Soon()).ok());
+    EXPECT_EQ(FerryObjects(), std::vector<std::string>{}) << "while connected";
+    (*client)->Close();
+    (*server)->Close();
+    (*listener)->Close();
+    EXPECT_EQ(FerryObjects(), std::vector<std::string>{}) << "after close";
+  }
+}
+
+TEST_F(ShmTransportTest, SegmentsAreOwnerOnlyAndMemfdIsSealed) {
+  absl::StatusOr<shm::SegmentLayout> layout = shm::SegmentLayout::ForCapacity(4096);
+  ASSERT_TRUE(layout.ok());
+  const mode_t old_umask = ::umask(0);  // the mode must not depend on the umask
+  for (shm::Backing b : {shm::Backing::kMemfd, shm::Backing::kPosixShm, shm::Backing::kFile}) {
+    SCOPED_TRACE(shm::BackingName(b));
+    auto created = shm::Segment::Create(b, "/tmp", *layout);
+    ASSERT_TRUE(created.ok()) << created.status();
+    struct stat st;
+    ASSERT_EQ(::fstat(created->second.get(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    EXPECT_GE(static_cast<uint64_t>(st.st_size), layout->size);
+    if (b != shm::Backing::kMemfd) EXPECT_EQ(st.st_nlink, 0u) << "the object still has a name";
+    if (b == shm::Backing::kMemfd) {
+      const int seals = ::fcntl(created->second.get(), F_GET_SEALS);
+      EXPECT_EQ(seals & (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL),
+                F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+      EXPECT_NE(::ftruncate(created->second.get(), 0), 0) << "a sealed memfd cannot shrink";
+    }
+  }
+  ::umask(old_umask);
+}
+
+TEST_F(ShmTransportTest, AReceivedSegmentIsCheckedBeforeItIsTrusted) {
+  absl::StatusOr<shm::SegmentLayout> layout = shm::SegmentLayout::ForCapacity(8192);
+  ASSERT_TRUE(layout.ok());
+  // Unsealed memfd: the sender could truncate it under us.
+  UniqueFd unsealed(::memfd_create("t", MFD_CLOEXEC));
+  ASSERT_EQ(::ftruncate(unsealed.get(), static_cast<off_t>(layout->size)), 0);
+  auto m = shm::Segment::Map(unsealed.get(), shm::Backing::kMemfd, *layout);
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument) << m.status();
+  EXPECT_TRUE(absl::StrContains(m.status().message(), "sealed")) << m.status();
+  // Too small for the rings its hello announced.
+  UniqueFd small(::memfd_create("t", MFD_CLOEXEC));
+  ASSERT_EQ(::ftruncate(small.get(), 4096), 0);
+  m = shm::Segment::Map(small.get(), shm::Backing::kPosixShm, *layout);
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument) << m.status();
+  // Not a file at all.
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  UniqueFd r(fds[0]), w(fds[1]);
+  m = shm::Segment::Map(r.get(), shm::Backing::kPosixShm, *layout);
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument) << m.status();
+  // Right size, but never initialised as a segment (no magic).
+  UniqueFd blank(::memfd_create("t", MFD_CLOEXEC));
+  ASSERT_EQ(::ftruncate(blank.get(), static_cast<off_t>(layout->size)), 0);
+  m = shm::Segment::Map(blank.get(), shm::Backing::kPosixShm, *layout);
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument) << m.status();
+}
+
+TEST_F(ShmTransportTest, BadAddressesAreInvalidArgument) {
+  for (const char* bad : {"shm://a/b", "shm://with space", "shm://x?backing=tape",
+                          "shm://x?wake=smoke", "shm://x?ring=100", "shm://x?ring=2g",
+                          "shm://x?ring=lots", "shm://x?spin_us=-1", "shm://x?dir=relative",
+                          "shm://x?uids=root", "shm://x?signal=99", "shm://x?colour=blue"}) {
+    SCOPED_TRACE(bad);
+    absl::StatusOr<Address> a = Address::Parse(bad);
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(shm_.Listen(*a, {}).status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(shm_.Connect(*a, {}, Soon()).status().code(), absl::StatusCode::kInvalidArgument);
+  }
+  auto listener = shm_.Listen(Addr("ring=64k&spin_us=5&uids=1,2"), {});
+  EXPECT_TRUE(listener.ok()) << listener.status();
+}
+
+TEST_F(ShmTransportTest, ConnectToNothingIsUnavailable) {
+  auto conn = shm_.Connect(Addr(), {}, Soon());
+  EXPECT_EQ(conn.status().code(), absl::StatusCode::kUnavailable) << conn.status();
+}
+
+TEST_F(ShmTransportTest, ABackingDirectoryThatDoesNotExistIsInvalidArgument) {
+  auto listener = shm_.Listen(Addr(), {});
+  ASSERT_TRUE(listener.ok());
+  auto conn = shm_.Connect(Addr("backing=file&dir=/no/such/dir"), {}, Soon());
+  EXPECT_EQ(conn.status().code(), absl::StatusCode::kInvalidArgument) << conn.status();
+}
+
+// Frames of every size class through a small ring of odd capacity: zero-copy views, frames
+// that wrap (copied), frames larger than the ring (streamed), in random order.
+TEST_F(ShmTransportTest, RandomFramesThroughAnOddSizedRing) {
+  auto listener = shm_.Listen(Addr("ring=4099"), {});
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  auto client = shm_.Connect(*Address::Parse((*listener)->address()), {}, Soon());
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto server = (*listener)->Accept();
+  ASSERT_TRUE(server.ok()) << server.status();
+  std::mt19937 rng(7);
+  std::vector<std::string> payloads;
+  for (int i = 0; i < 400; ++i) {
+    const size_t size = rng() % 5 == 0 ? rng() % 20000 : rng() % 500;
+    payloads.push_back(Pattern(size, static_cast<uint32_t>(i)));
+  }
+  std::thread sender([&] {
+    for (size_t i = 0; i < payloads.size(); ++i) {
+      OutFrame f = MakeFrame(FrameType::kMessage, 0, static_cast<uint32_t>(i + 1), payloads[i]);
+      ASSERT_TRUE((*client)->Send({&f, 1}, Soon()).ok());
+    }
+  });
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    absl::StatusOr<Frame> f = (*server)->Receive(Soon());
+    ASSERT_TRUE(f.ok()) << f.status();
+    ASSERT_EQ(f->header.call_id, i + 1);
+    ASSERT_TRUE(f->payload == payloads[i]) << "frame " << i << " of " << payloads[i].size();
+  }
+  sender.join();
+}
+
+TEST_F(ShmTransportTest, AReceivedViewStaysIntactUntilTheNextReceive) {
+  auto listener = shm_.Listen(Addr("ring=4096&wake=futex"), {});
+  ASSERT_TRUE(listener.ok());
+  auto client = shm_.Connect(*Address::Parse((*listener)->address()), {}, Soon());
+  ASSERT_TRUE(client.ok());
+  auto server = (*listener)->Accept();
+  ASSERT_TRUE(server.ok());
+  const std::string first = Pattern(1000, 1);
+  OutFrame f1 = MakeFrame(FrameType::kMessage, 0, 1, first);
+  ASSERT_TRUE((*client)->Send({&f1, 1}, Soon()).ok());
+  absl::StatusOr<Frame> got = (*server)->Receive(Soon());
+  ASSERT_TRUE(got.ok());
+  const absl::string_view view = got->payload;
+  // The sender now wants more room than the ring has while the view is held: it must
+  // wait, not overwrite the bytes the view points at.
+  const std::string second = Pattern(3500, 2);
+  OutFrame f2 = MakeFrame(FrameType::kMessage, 0, 2, second);
+  EXPECT_EQ((*client)->Send({&f2, 1}, absl::Now() + absl::Milliseconds(100)).code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(view == first) << "the view was overwritten while still valid";
+  // Nothing was published by the failed Send, so the connection is still usable; once the
+  // view is given back (next Receive), the frame fits.
+  std::thread sender([&] { EXPECT_TRUE((*client)->Send({&f2, 1}, Soon()).ok()); });
+  got = (*server)->Receive(Soon());
+  sender.join();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(got->payload == second);
+}
+
+// ---- Hostile peers ------------------------------------------------------------------------
+
+class HostilePeerTest : public ShmTransportTest {
+ protected:
+  // A client made with the set-up layer directly, so the test can scribble on the rings.
+  void Connect() {
+    listener_ = *shm_.Listen(Addr("ring=8192"), {});
+    shm::ShmOptions options;
+    options.ring_capacity = 8192;
+    absl::StatusOr<shm::Endpoint> ep = shm::ConnectEndpoint(name_, options, Soon());
+    ASSERT_TRUE(ep.ok()) << ep.status();
+    link_ = std::make_unique<shm::Link>(*std::move(ep));
+    auto server = listener_->Accept();
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+  }
+  void WriteRaw(absl::string_view bytes) {
+    bool published = false;
+    ASSERT_EQ(link_->Write(bytes.data(), bytes.size(), INT64_MAX, &published), shm::Link::Io::kOk);
+    link_->Publish();
+  }
+
+  std::unique_ptr<Listener> listener_;
+  std::unique_ptr<shm::Link> link_;
+  std::unique_ptr<Connection> server_;
+};
+
+TEST_F(HostilePeerTest, GarbageBytesAreInvalidArgumentAndSticky) {
+  Connect();
+  WriteRaw("GET / HTTP/1.1\r\nHost: ferry\r\n\r\n");
+  EXPECT_EQ(server_->Receive(Soon()).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(server_->Receive(Soon()).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(HostilePeerTest, AHugeLengthIsRefusedBeforeAnythingIsAllocated) {
+  Connect();
+  WriteRaw(FrameHeader{FrameType::kMessage, 0, 1, 0xffffffffu}.Serialize());
+  EXPECT_EQ(server_->Receive(Soon()).status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST_F(HostilePeerTest, ImpossibleRingIndicesAreInvalidArgument) {
+  Connect();
+  // A tail far beyond what the ring can hold: reading it would run past the segment.
+  link_->endpoint().segment.header()->requests.tail.value.store(uint64_t{1} << 40);
+  EXPECT_EQ(server_->Receive(Soon()).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(server_->Receive(Soon()).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(HostilePeerTest, AHeadBeyondWhatWasSentBreaksTheSenderNotTheProcess) {
+  Connect();
+  link_->endpoint().segment.header()->replies.head.value.store(12345);
+  // The server cannot tell how much room there is: it reports the peer as unusable.
+  const std::string big(9000, 'x');  // more than the ring: Send has to look at the head
+  OutFrame f = MakeFrame(FrameType::kMessage, 0, 1, big);
+  const absl::Status s = server_->Send({&f, 1}, Soon());
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+}
+
+TEST_F(HostilePeerTest, AMalformedHelloIsRefusedWithAReasonAndAcceptKeepsServing) {
+  listener_ = *shm_.Listen(Addr(), {});
+  std::thread acceptor([&] {
+    auto conn = listener_->Accept();
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    EXPECT_TRUE(absl::StrContains((*conn)->PeerDescription(), "wake=futex"));
+  });
+  UniqueFd raw(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  const std::string path = "ferry-shm/" + name_;
+  std::memcpy(sa.sun_path + 1, path.data(), path.size());
+  ASSERT_EQ(::connect(raw.get(), reinterpret_cast<sockaddr*>(&sa),
+                      offsetof(sockaddr_un, sun_path) + 1 + path.size()),
+            0);
+  ASSERT_EQ(::send(raw.get(), "hello?", 6, 0), 6);
+  ASSERT_EQ(WaitFd(raw.get(), POLLIN, Soon()), absl::OkStatus());
+  const absl::Status refusal = shm::ReadRefusal(raw.get());
+  EXPECT_EQ(refusal.code(), absl::StatusCode::kInvalidArgument) << refusal;
+  EXPECT_EQ(refusal.message(), "bad shm hello: wrong size");
+  // A proper client is still served by the same Accept() call.
+  auto good = shm_.Connect(Addr(), {}, Soon());
+  ASSERT_TRUE(good.ok()) << good.status();
+  acceptor.join();
+}
+
+}  // namespace
+}  // namespace ferry
