@@ -1,7 +1,5 @@
 #include "bench/driver.h"
 
-#include <stdlib.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <optional>
@@ -21,7 +19,7 @@ namespace {
 // The peers of one transport, and what keeps them alive.
 struct TransportPeers {
   const BenchTransport* transport = nullptr;
-  std::string dir;  // local mode: removed with everything in it
+  std::string dir;  // local mode: the peers' directory, removed with everything in it
   std::vector<ServerChild> children;
   std::vector<std::pair<Impl, std::unique_ptr<PeerClient>>> clients;
 
@@ -43,10 +41,10 @@ absl::StatusOr<std::unique_ptr<TransportPeers>> LocalPeers(const BenchTransport&
                                                            const DriverOptions& options) {
   auto peers = std::make_unique<TransportPeers>();
   peers->transport = &transport;
-  // Socket paths must fit in sun_path (107 bytes): Bazel's $TEST_TMPDIR is too deep.
-  char dir[] = "/tmp/ferry-bench-XXXXXX";
-  if (mkdtemp(dir) == nullptr) return absl::InternalError("mkdtemp(/tmp/ferry-bench-XXXXXX) failed");
-  peers->dir = dir;
+  peers->dir = absl::StrCat(options.scratch_dir, "/", transport.name);
+  std::error_code ec;
+  std::filesystem::create_directory(peers->dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", peers->dir, ": ", ec.message()));
   for (Impl impl : options.impls) {
     if (!Serves(transport, impl)) continue;
     absl::StatusOr<ServerChild> child = ServerChild::Start(
@@ -170,6 +168,9 @@ absl::StatusOr<std::vector<Result>> RunBenchmarks(const DriverOptions& options,
       return absl::InvalidArgumentError(
           absl::StrCat("--connect: no benchmark transport for scheme \"", base->scheme, "\""));
     }
+  }
+  if (options.connect.empty() && options.scratch_dir.empty()) {
+    return absl::InvalidArgumentError("local mode needs a scratch directory");
   }
   const std::vector<Point> points = Points(options);
   size_t total = 0;

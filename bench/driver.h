@@ -31,9 +31,12 @@ struct DriverOptions {
   ModeOptions mode_options;
   // Remote mode when set: the Ferry peer's address of a `ferry-bench --serve`.
   std::string connect;
-  // Local mode: this program's path, and the CPU to pin servers to (-1: none).
+  // Local mode: this program's path, the CPU to pin servers to (-1: none), and an existing
+  // directory with a short path for the servers' socket files (sun_path holds 107 bytes,
+  // so not Bazel's $TEST_TMPDIR); each transport gets a subdirectory, removed after it.
   std::string self;
   int server_cpu = -1;
+  std::string scratch_dir;
 };
 
 // Runs every point. A point that fails to set up (its connection cannot be made) is

@@ -4,11 +4,13 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/declare.h"
@@ -123,6 +125,49 @@ std::string BaseDir() {
   const std::filesystem::path cwd = std::filesystem::current_path(ec);
   return ec ? "." : cwd.string();
 }
+
+// The local servers' socket directory. Removed on destruction, and by a signal thread if
+// SIGINT or SIGTERM ends the run early (the servers exit with us: PR_SET_PDEATHSIG).
+class ScratchDir {
+ public:
+  ScratchDir() = default;
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  ~ScratchDir() {
+    if (!path_.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove_all(path_, ignored);
+    }
+  }
+
+  // Must run before any other thread starts, so that all of them inherit the blocked
+  // signals and only the signal thread takes them.
+  absl::Status Create() {
+    char dir[] = "/tmp/ferry-bench-XXXXXX";
+    if (mkdtemp(dir) == nullptr) {
+      return absl::InternalError("cannot create a directory /tmp/ferry-bench-XXXXXX");
+    }
+    path_ = dir;
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::thread([signals, path = path_] {
+      int sig = 0;
+      sigwait(&signals, &sig);
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+      std::fprintf(stderr, "\nferry-bench: interrupted\n");
+      _exit(128 + sig);
+    }).detach();
+    return absl::OkStatus();
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 int Main(int argc, char** argv) {
   absl::FlagsUsageConfig config;
@@ -260,6 +305,12 @@ int Main(int argc, char** argv) {
 
   absl::StatusOr<std::vector<Result>> results;
   {
+    ScratchDir scratch;
+    if (options.connect.empty()) {
+      absl::Status s = scratch.Create();
+      if (!s.ok()) return Fail(s.ToString());
+      options.scratch_dir = scratch.path();
+    }
     Progress progress(Progress::StderrIsTerminal());
     results = RunBenchmarks(options, progress);
   }

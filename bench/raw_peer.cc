@@ -1,5 +1,6 @@
 #include "bench/raw_peer.h"
 
+#include <atomic>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -74,6 +75,7 @@ class RawServer final : public PeerServer {
  private:
   struct Conn {
     std::unique_ptr<RawEndpoint> endpoint;
+    std::unique_ptr<std::atomic<bool>> finished;
     std::thread thread;
   };
 
@@ -81,9 +83,25 @@ class RawServer final : public PeerServer {
     while (true) {
       absl::StatusOr<std::unique_ptr<RawEndpoint>> endpoint = listener_->Accept();
       if (!endpoint.ok()) return;  // closed
-      RawEndpoint* e = endpoint->get();
       absl::MutexLock lock(&mu_);
-      connections_.push_back(Conn{std::move(*endpoint), std::thread([e] { EchoLoop(e); })});
+      // A long-running --serve sees a connection per caller of every run: reap the ones
+      // whose client has gone, so threads and sockets do not pile up.
+      for (auto it = connections_.begin(); it != connections_.end();) {
+        if (it->finished->load()) {
+          it->thread.join();
+          it = connections_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      Conn conn{std::move(*endpoint), std::make_unique<std::atomic<bool>>(false), {}};
+      RawEndpoint* e = conn.endpoint.get();
+      std::atomic<bool>* finished = conn.finished.get();
+      conn.thread = std::thread([e, finished] {
+        EchoLoop(e);
+        finished->store(true);
+      });
+      connections_.push_back(std::move(conn));
     }
   }
 
