@@ -36,7 +36,8 @@
 #include "bench/transports.h"
 
 ABSL_FLAG(std::string, transports, "all",
-          "comma-separated mechanisms to measure (uds, tcp), or \"all\"");
+          "comma-separated mechanisms to measure, e.g. uds,tcp (an unknown name lists the "
+          "known ones), or \"all\"");
 ABSL_FLAG(std::string, impls, "ferry,raw,grpc",
           "implementations per mechanism: ferry (the generated Ferry stub), raw (the bare "
           "mechanism, no RPC layer: the floor), grpc (grpc++ over the same mechanism, where "
@@ -62,7 +63,7 @@ ABSL_FLAG(std::string, rate, "50%",
           "point's slowest implementation, probed before each point (e.g. 50%)");
 ABSL_FLAG(bool, pin, false,
           "pin the client to one CPU and local servers to another (sched_setaffinity); "
-          "recorded in the output");
+          "recorded in the output. With --serve: pin the servers to the last CPU");
 ABSL_FLAG(std::string, json, "", "write the results as JSON here (schema: bench/README.md)");
 ABSL_FLAG(std::string, csv, "", "write the results as CSV here");
 ABSL_FLAG(std::string, html, "", "write the HTML report here");
