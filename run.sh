@@ -1,32 +1,18 @@
 #!/usr/bin/env bash
-# Ferry's main job. Installs the build's Debian packages on first use, builds optimised,
-# then serves the example key-value service over a Unix socket and TCP at once and calls
-# it over each, printing every call's result and round-trip time.
+# Ferry's main job: the transport comparison. Installs the build's Debian packages on
+# first use, builds optimised, then runs the same generated remote call over every
+# transport beside the raw mechanism (no RPC layer) and gRPC, prints one table per mode
+# and writes JSON, CSV and a self-contained HTML report (its path is printed last).
+#
+# The default is short (about 1.5 minutes on 2 cores). Any ferry-bench flag overrides it,
+# e.g. a longer, pinned run:
+#   ./run.sh --iterations=20000 --duration=2 --pin
+# or only some transports and sizes:
+#   ./run.sh --transports=uds,tcp --sizes=64,4k
 set -euo pipefail
 cd "$(dirname "$0")"
 ./tools/setup.sh
-bazel build -c opt //examples/kv:kv_server //examples/kv:kv_client >&2
-bin=bazel-bin/examples/kv
-
-dir=$(mktemp -d /tmp/ferry-run.XXXXXX)
-out="$dir/server.out"
-"$bin/kv_server" --address="unix:$dir/kv.sock,tcp://127.0.0.1:0" >"$out" &
-server=$!
-cleanup() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$dir"; }
-trap cleanup EXIT
-
-for _ in $(seq 100); do
-  [ "$(grep -c '^listening on ' "$out" || true)" -ge 2 ] && break
-  sleep 0.05
-done
-mapfile -t addresses < <(sed -n 's/^listening on //p' "$out")
-if [ "${#addresses[@]}" -lt 2 ]; then
-  echo "kv_server did not start; it printed:" >&2
-  cat "$out" >&2
-  exit 1
-fi
-for address in "${addresses[@]}"; do
-  echo "== KeyValue over $address"
-  "$bin/kv_client" --address="$address" demo
-  echo
-done
+bazel build -c opt //bench:ferry-bench >&2
+exec bazel-bin/bench/ferry-bench \
+  --iterations=3000 --duration=0.3 --concurrency=1,4,16 \
+  --out_dir="bench-results/$(date -u +%Y%m%d-%H%M%S)" "$@"

@@ -2,7 +2,7 @@
 //
 // Overview: ferry-bench fills a BenchReport; writers turn it into the terminal tables,
 // JSON, CSV (bench/output.h) and the HTML report (bench/report_html.h). The JSON form is a
-// stable interface documented in docs/benchmarking.md:
+// stable interface documented in bench/README.md (method: docs/benchmarking.md):
 //
 //   {"schema_version": 1,
 //    "setup": {"cpu_model": ..., "cores": 2, "kernel": ..., "pinning": ..., ...},
