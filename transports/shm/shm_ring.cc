@@ -3,6 +3,12 @@
 #include <cstring>
 
 namespace ferry::shm {
+namespace {
+
+// How far ahead the reader and writer prefetch: a small message's worth of lines.
+constexpr uint64_t kPrefetchBytes = 4 * kCacheLine;
+
+}  // namespace
 
 RingWriter::RingWriter(RingControl* control, char* data, uint64_t capacity)
     : control_(control), data_(data), capacity_(capacity) {
@@ -38,6 +44,14 @@ bool RingWriter::Publish() {
   if (tail_ == published_) return false;
   published_ = tail_;
   control_->tail.value.store(published_, std::memory_order_release);
+  // The next message goes to lines last touched a whole ring ago (long evicted): ask for
+  // ownership of them now, while we wait for the peer, not on the next Send. Only lines in
+  // free space, so this never steals a line the consumer is still reading.
+  const uint64_t free = capacity_ - (tail_ - head_cache_);
+  for (uint64_t ahead = 0; ahead < kPrefetchBytes && ahead + kCacheLine <= free;
+       ahead += kCacheLine) {
+    __builtin_prefetch(data_ + (tail_ + ahead) % capacity_, /*rw=*/1);
+  }
   return true;
 }
 
@@ -59,6 +73,13 @@ uint64_t RingReader::Available(uint64_t want) {
   if (tail < tail_cache_ || tail - released_ > capacity_) {
     corrupt_ = true;
     return 0;
+  }
+  // Fetch every line of the new bytes at once: frames are parsed one after another, and
+  // each header's position depends on the previous length, so demand misses would come
+  // one at a time.
+  const uint64_t first = tail_cache_ > head_ ? tail_cache_ : head_;
+  for (uint64_t at = first; at < tail && at < first + kPrefetchBytes; at += kCacheLine) {
+    __builtin_prefetch(data_ + at % capacity_, /*rw=*/0);
   }
   tail_cache_ = tail;
   return tail_cache_ - head_;
