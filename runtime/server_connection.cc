@@ -115,8 +115,7 @@ ServerConnection::Call* ServerConnection::FindLocked(uint32_t id) {
   return it == calls_.end() ? nullptr : it->second;
 }
 
-ServerConnection::Call* ServerConnection::Allocate() {
-  std::lock_guard<std::mutex> lock(mu_);
+ServerConnection::Call* ServerConnection::AllocateLocked() {
   if (free_calls_.empty()) {
     all_calls_.push_back(std::make_unique<Call>());
     return all_calls_.back().get();
@@ -144,28 +143,35 @@ void ServerConnection::Reject(uint32_t id, const absl::Status& status) {
 
 bool ServerConnection::OnCallStart(const Frame& frame) {
   const uint32_t id = frame.header.call_id;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (calls_.contains(id)) {
-      ProtocolError(absl::StrCat("call id ", id, " started twice"));
-      return false;
-    }
-    last_call_id_ = std::max(last_call_id_, id);
-    if (draining_) {
-      Reject(id, absl::UnavailableError("server is shutting down"));
-      return true;
-    }
-  }
   if (frame.payload.size() > kMaxControlPayload) {
     Reject(id, absl::ResourceExhaustedError(absl::StrCat(
                    "call header of ", frame.payload.size(), " bytes exceeds the limit of ",
                    kMaxControlPayload)));
     return true;
   }
-  Call* call = Allocate();
+  Call* call = nullptr;
+  bool duplicate = false, draining = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    duplicate = calls_.contains(id);
+    if (!duplicate) {
+      last_call_id_ = std::max(last_call_id_, id);
+      draining = draining_;
+      if (!draining) call = AllocateLocked();
+    }
+  }
+  // Replies and protocol errors are sent with mu_ released (they take it themselves).
+  if (duplicate) {
+    ProtocolError(absl::StrCat("call id ", id, " started twice"));
+    return false;
+  }
+  if (draining) {
+    Reject(id, absl::UnavailableError("server is shutting down"));
+    return true;
+  }
   call->start_payload.assign(frame.payload.data(), frame.payload.size());
   absl::Status s = DecodeCallStart(call->start_payload, &call->start);
-  const MethodEntry* method = s.ok() ? server_->FindMethod(call->start.method) : nullptr;
+  const MethodEntry* method = s.ok() ? LookUp(call->start.method) : nullptr;
   if (!s.ok() || method == nullptr || method->kind != MethodKind::kUnary) {
     if (!s.ok()) {
       Reject(id, s);
@@ -182,12 +188,26 @@ bool ServerConnection::OnCallStart(const Frame& frame) {
   }
   call->id = id;
   call->method = method;
-  ServerCallAccess::Reset(*call->ctx, call->start.method,
-                          BudgetMicrosToDeadline(call->start.budget_us, absl::Now()),
-                          &call->start.metadata, peer_);
+  // The clock is read only when there is a deadline to convert.
+  const absl::Time deadline = call->start.budget_us == kNoDeadline
+                                  ? absl::InfiniteFuture()
+                                  : BudgetMicrosToDeadline(call->start.budget_us, absl::Now());
+  ServerCallAccess::Reset(*call->ctx, call->start.method, deadline, &call->start.metadata, peer_);
   std::lock_guard<std::mutex> lock(mu_);
   calls_.emplace(id, call);
   return true;
+}
+
+const MethodEntry* ServerConnection::LookUp(absl::string_view path) {
+  // Calls on one connection mostly repeat a method: compare the path with the last one
+  // rather than hash it again.
+  if (last_method_ != nullptr && path == last_path_) return last_method_;
+  const MethodEntry* m = server_->FindMethod(path);
+  if (m != nullptr) {
+    last_path_.assign(path.data(), path.size());
+    last_method_ = m;
+  }
+  return m;
 }
 
 bool ServerConnection::OnMessage(const Frame& frame) {
@@ -262,7 +282,7 @@ void ServerConnection::OnCancel(uint32_t id) {
 void ServerConnection::Dispatch(Call* call, absl::string_view request) {
   // The caller has set call->running under mu_; Finish() releases the call.
   server_->CallStarted();
-  if (absl::Now() >= call->ctx->deadline()) {
+  if (call->ctx->deadline() != absl::InfiniteFuture() && absl::Now() >= call->ctx->deadline()) {
     Finish(call, absl::DeadlineExceededError("deadline exceeded before the handler ran"));
     return;
   }

@@ -70,7 +70,9 @@ class ServerConnection {
   void SendEnd(Call* call, const absl::Status& status);
   void ProtocolError(absl::string_view what);
   Call* FindLocked(uint32_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Call* Allocate() ABSL_LOCKS_EXCLUDED(mu_);
+  Call* AllocateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The method for `path`, through a one-entry cache (reader thread only).
+  const MethodEntry* LookUp(absl::string_view path);
   void Release(Call* call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   ServerImpl* const server_;
@@ -81,6 +83,8 @@ class ServerConnection {
   std::thread thread_;
   std::atomic<bool> finished_{false};
   std::string scratch_;  // reader-thread scratch for small control payloads
+  std::string last_path_;                     // reader thread only
+  const MethodEntry* last_method_ = nullptr;  // reader thread only
 
   std::mutex mu_;  // std::mutex: see client_connection.h
   std::condition_variable idle_;  // signalled when running_ drops to 0

@@ -366,6 +366,10 @@ TEST_P(RpcConformance, GarbageOnARawConnectionClosesOnlyThatConnection) {
   EncodeHello(HelloPayload{kLimit}, &hello_payload);
   const std::string hello =
       FrameBytes(FrameType::kHello, 0, 0, hello_payload.size(), hello_payload);
+  std::string start_payload;
+  EncodeCallStart(kEcho, kNoDeadline, {}, &start_payload);
+  const std::string start =
+      FrameBytes(FrameType::kCallStart, 0, 7, start_payload.size(), start_payload);
   std::mt19937 rng(20261122);
   std::string random(4096, '\0');
   for (char& c : random) c = static_cast<char>(rng());
@@ -376,6 +380,7 @@ TEST_P(RpcConformance, GarbageOnARawConnectionClosesOnlyThatConnection) {
        hello + FrameBytes(FrameType::kMessage, 0, 1, 0xffffffffu)},
       {"HELLO then a frame one byte over the limit",
        hello + FrameBytes(FrameType::kMessage, 0, 1, kLimit + 1)},
+      {"HELLO then the same call started twice", hello + start + start},
       {"HELLO then a CALL_START with a bad payload",
        hello + FrameBytes(FrameType::kCallStart, 0, 1, 3, "abc") +
            FrameBytes(FrameType::kHello, 0, 0, 0)},
