@@ -282,16 +282,19 @@ void Run(const std::string& wake, int index) {
 // Both ends on this thread: every Receive finds its data already there, so the time is
 // the instructions of the two paths (plus same-core cache hits), nothing else.
 void CpuCost(const std::string& wake) {
-  const std::string options = absl::StrCat("?backing=", absl::GetFlag(FLAGS_backing), "&wake=", wake);
+  const std::string options =
+      absl::StrCat("?backing=", absl::GetFlag(FLAGS_backing), "&wake=", wake);
   const absl::Time soon = absl::Now() + absl::Seconds(10);
-  auto raw_listener = RawShmListener::Listen(absl::StrCat("shm://cpucost-raw-", ::getpid(), options));
+  auto raw_listener =
+      RawShmListener::Listen(absl::StrCat("shm://cpucost-raw-", ::getpid(), options));
   if (!raw_listener.ok()) Die(raw_listener.status(), "raw listen");
   auto raw_client = RawShmConnect((*raw_listener)->address(), soon);
   if (!raw_client.ok()) Die(raw_client.status(), "raw connect");
   auto raw_server = (*raw_listener)->Accept();
   if (!raw_server.ok()) Die(raw_server.status(), "raw accept");
   ShmTransport shm;
-  auto listener = shm.Listen(*Address::Parse(absl::StrCat("shm://cpucost-", ::getpid(), options)), {});
+  auto listener =
+      shm.Listen(*Address::Parse(absl::StrCat("shm://cpucost-", ::getpid(), options)), {});
   if (!listener.ok()) Die(listener.status(), "listen");
   auto client = shm.Connect(*Address::Parse((*listener)->address()), {}, soon);
   if (!client.ok()) Die(client.status(), "connect");

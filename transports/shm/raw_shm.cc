@@ -68,9 +68,10 @@ absl::Status RawShmEndpoint::Send(uint32_t tag, absl::string_view payload, absl:
     out.Write(payload.data(), payload.size());
   } else {
     bool published = false;
-    Link::Io io = link_->Write(reinterpret_cast<const char*>(header), kHeader, deadline_ns,
-                               &published);
-    if (io == Link::Io::kOk) io = link_->Write(payload.data(), payload.size(), deadline_ns, &published);
+    Link::Io io =
+        link_->Write(reinterpret_cast<const char*>(header), kHeader, deadline_ns, &published);
+    if (io == Link::Io::kOk)
+      io = link_->Write(payload.data(), payload.size(), deadline_ns, &published);
     if (io != Link::Io::kOk) {
       if (!published) out.Discard();
       return Failure(io);
@@ -137,8 +138,8 @@ absl::StatusOr<std::unique_ptr<RawShmListener>> RawShmListener::Listen(const std
   if (!fd.ok()) return fd.status();
   Address canonical = parsed->first;
   canonical.slashes = true;
-  return std::unique_ptr<RawShmListener>(new RawShmListener(
-      *std::move(fd), canonical.ToString(), parsed->first.target, parsed->second));
+  return std::unique_ptr<RawShmListener>(new RawShmListener(*std::move(fd), canonical.ToString(),
+                                                            parsed->first.target, parsed->second));
 }
 
 RawShmListener::RawShmListener(UniqueFd fd, std::string address, std::string name,

@@ -119,7 +119,7 @@ class RawShmEchoServer {
   std::mutex mu_;
   bool stopped_ = false;
   std::vector<std::unique_ptr<RawShmEndpoint>> endpoints_;  // guarded by mu_
-  std::vector<std::thread> threads_;                         // guarded by mu_
+  std::vector<std::thread> threads_;                        // guarded by mu_
 };
 
 }  // namespace ferry::shm

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <random>
 #include <string>
 #include <thread>
 
@@ -12,9 +13,18 @@
 namespace ferry::shm {
 namespace {
 
+// Rendezvous names are abstract sockets, shared by every process in the network namespace,
+// and Bazel runs tests in parallel in separate pid namespaces (same pids): a random token
+// per process keeps names apart.
+const std::string& Token() {
+  static const std::string* token =
+      new std::string(absl::StrCat(absl::Hex(std::random_device{}(), absl::kZeroPad8)));
+  return *token;
+}
+
 std::string Name() {
   static int n = 0;
-  return absl::StrCat("rawtest-", ::getpid(), "-", n++);
+  return absl::StrCat("rawtest-", ::getpid(), "-", Token(), "-", n++);
 }
 
 std::string Pattern(size_t n, uint32_t seed) {
@@ -30,7 +40,8 @@ std::string Pattern(size_t n, uint32_t seed) {
 class RawShmTest : public testing::TestWithParam<const char*> {};
 
 TEST_P(RawShmTest, EchoesEverySizeWithItsTag) {
-  auto server = RawShmEchoServer::Start(absl::StrCat("shm://", Name(), "?ring=64k&wake=", GetParam()));
+  auto server =
+      RawShmEchoServer::Start(absl::StrCat("shm://", Name(), "?ring=64k&wake=", GetParam()));
   ASSERT_TRUE(server.ok()) << server.status();
   auto client = RawShmConnect((*server)->address(), absl::Now() + absl::Seconds(10));
   ASSERT_TRUE(client.ok()) << client.status();

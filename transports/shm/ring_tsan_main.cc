@@ -38,15 +38,16 @@ struct Shared {
 };
 
 // Waits for room, writes, publishes in pieces: what Link::Write does, minus the Link.
-void Produce(Shared& s, RingWriter& w, const Doorbell& data, const Doorbell& space,
-             const char* p, uint64_t n) {
+void Produce(Shared& s, RingWriter& w, const Doorbell& data, const Doorbell& space, const char* p,
+             uint64_t n) {
   while (n > 0) {
     uint64_t free = w.Free(1);
     if (free == 0) {
       w.Publish();
       Notify(s.control.data, data);
-      Wait(s.control.space, space, kForever, [&] { return w.Free(1) >= 1; },
-           [](bool) { return false; });
+      Wait(
+          s.control.space, space, kForever, [&] { return w.Free(1) >= 1; },
+          [](bool) { return false; });
       continue;
     }
     const uint64_t piece = n < free ? n : free;
@@ -92,8 +93,9 @@ int Run(WakeMode mode, int64_t spin_ns, int frames) {
   RingReader r(&s->control, s->bytes.data(), kCapacity);
   auto read_exact = [&](char* dst, uint64_t n) {
     while (n > 0) {
-      Wait(s->control.data, data, kForever, [&] { return r.Available(1) >= 1; },
-           [](bool) { return false; });
+      Wait(
+          s->control.data, data, kForever, [&] { return r.Available(1) >= 1; },
+          [](bool) { return false; });
       uint64_t avail = r.Available(1);
       const uint64_t take = avail < n ? avail : n;
       r.Read(dst, take);

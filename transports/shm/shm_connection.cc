@@ -45,9 +45,8 @@ absl::Status ShmConnection::IoError(Link::Io io, bool receiving) {
     case Link::Io::kClosed:
       return ClosedError();
     case Link::Io::kPeerGone:
-      return absl::UnavailableError(
-          absl::StrCat(link_->PeerGoneReason(),
-                       receiving && have_header_ ? " in the middle of a frame" : ""));
+      return absl::UnavailableError(absl::StrCat(
+          link_->PeerGoneReason(), receiving && have_header_ ? " in the middle of a frame" : ""));
     case Link::Io::kCorrupt:
       return absl::InvalidArgumentError(
           "the peer wrote an impossible index into the shared ring; connection is unusable");

@@ -79,10 +79,10 @@ class ShmConnection final : public Connection {
   std::timed_mutex send_mu_;
 
   // Receive side; one thread at a time (the caller serialises Receive()).
-  absl::Status sticky_;        // a malformed frame or corrupt ring: the stream is lost
-  bool have_header_ = false;   // header_ parsed; its payload is being received
+  absl::Status sticky_;       // a malformed frame or corrupt ring: the stream is lost
+  bool have_header_ = false;  // header_ parsed; its payload is being received
   FrameHeader header_;
-  uint64_t payload_got_ = 0;   // bytes of header_'s payload copied into buffer_
+  uint64_t payload_got_ = 0;  // bytes of header_'s payload copied into buffer_
   std::unique_ptr<char[]> buffer_;
   uint64_t buffer_capacity_ = 0;
 };

@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <functional>
+#include <random>
 #include <string>
 #include <thread>
 
@@ -22,13 +23,22 @@
 namespace ferry {
 namespace {
 
+// Rendezvous names are abstract sockets, shared by every process in the network namespace,
+// and Bazel runs tests in parallel in separate pid namespaces (same pids): a random token
+// per process keeps names apart.
+const std::string& Token() {
+  static const std::string* token =
+      new std::string(absl::StrCat(absl::Hex(std::random_device{}(), absl::kZeroPad8)));
+  return *token;
+}
+
 absl::Time Soon() { return absl::Now() + absl::Seconds(10); }
 
 class ShmTransportTest : public testing::Test {
  protected:
   void SetUp() override {
     static int n = 0;
-    name_ = absl::StrCat("shmcred-", ::getpid(), "-", n++);
+    name_ = absl::StrCat("shmcred-", ::getpid(), "-", Token(), "-", n++);
   }
   Address Addr(absl::string_view options = "") {
     return *Address::Parse(absl::StrCat("shm://", name_, options.empty() ? "" : "?", options));

@@ -55,10 +55,10 @@ struct alignas(kCacheLine) RingIndex {
 
 // The shared part of one ring. Zero-initialised memory is a valid empty ring.
 struct RingControl {
-  RingIndex tail;   // producer's line
-  RingIndex head;   // consumer's line
-  WaitWord data;    // the consumer waits here for bytes; the producer notifies
-  WaitWord space;   // the producer waits here for room; the consumer notifies
+  RingIndex tail;  // producer's line
+  RingIndex head;  // consumer's line
+  WaitWord data;   // the consumer waits here for bytes; the producer notifies
+  WaitWord space;  // the producer waits here for room; the consumer notifies
 };
 static_assert(sizeof(RingControl) == 4 * kCacheLine, "RingControl is four cache lines");
 static_assert(std::atomic<uint64_t>::is_always_lock_free, "shared atomics must be lock-free");

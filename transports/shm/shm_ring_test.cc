@@ -278,8 +278,8 @@ TEST_P(RingWaitTest, ReaderIsWokenByThePublishAndStopEndsAWait) {
   });
   const int64_t start = NowNs();
   const WaitResult stopped = Wait(
-      r.control->data, data, NowNs() + 3'600'000 * kMs,
-      [&] { return r.reader.Available(5) >= 5; }, [&](bool) { return stop.load(); });
+      r.control->data, data, NowNs() + 3'600'000 * kMs, [&] { return r.reader.Available(5) >= 5; },
+      [&](bool) { return stop.load(); });
   stopper.join();
   EXPECT_EQ(stopped, WaitResult::kStopped);
   EXPECT_LT(NowNs() - start, 1000 * kMs);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -17,13 +18,22 @@
 namespace ferry::conformance {
 namespace {
 
+// Rendezvous names are abstract sockets, shared by every process in the network namespace,
+// and Bazel runs tests in parallel in separate pid namespaces (same pids): a random token
+// per process keeps names apart.
+const std::string& Token() {
+  static const std::string* token =
+      new std::string(absl::StrCat(absl::Hex(std::random_device{}(), absl::kZeroPad8)));
+  return *token;
+}
+
 RpcConformanceParam ShmParam(const std::string& backing, const std::string& wake) {
   RpcConformanceParam p;
   p.name = absl::StrCat("shm_", backing, "_", wake);
   p.make_address = [backing, wake] {
     static std::atomic<int> n{0};
-    return absl::StrCat("shm://rpc-", ::getpid(), "-", n.fetch_add(1), "?backing=", backing,
-                        "&wake=", wake);
+    return absl::StrCat("shm://rpc-", ::getpid(), "-", Token(), "-", n.fetch_add(1),
+                        "?backing=", backing, "&wake=", wake);
   };
   p.cross_process = true;
   // Not a byte stream: hostile bytes and ring indices are covered by shm_transport_test.

@@ -26,9 +26,8 @@ constexpr uint64_t kPage = 4096;
 uint64_t RoundUpToPage(uint64_t n) { return (n + kPage - 1) / kPage * kPage; }
 
 absl::StatusOr<UniqueFd> CreateMemfd() {
-  absl::StatusOr<int> fd = Syscall("memfd_create", [] {
-    return ::memfd_create("ferry-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  });
+  absl::StatusOr<int> fd = Syscall(
+      "memfd_create", [] { return ::memfd_create("ferry-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING); });
   if (!fd.ok()) return fd.status();
   return UniqueFd(*fd);
 }
@@ -38,8 +37,8 @@ absl::StatusOr<UniqueFd> CreatePosixShm() {
   static std::atomic<uint64_t> counter{0};
   std::random_device random;
   for (int attempt = 0; attempt < 8; ++attempt) {
-    const std::string name = absl::StrCat("/", kShmNamePrefix, ::getpid(), ".",
-                                          counter.fetch_add(1), ".", random());
+    const std::string name =
+        absl::StrCat("/", kShmNamePrefix, ::getpid(), ".", counter.fetch_add(1), ".", random());
     // O_EXCL: never open someone else's object; 0600 (the umask can only narrow it).
     const int fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -68,8 +67,8 @@ absl::StatusOr<UniqueFd> CreateFile(const std::string& dir) {
   }
   // No O_TMPFILE on this file system: a named file, unlinked at once.
   std::string path = absl::StrCat(dir, "/", kShmNamePrefix, ::getpid(), ".XXXXXX");
-  absl::StatusOr<int> named =
-      Syscall(absl::StrCat("mkostemp(", path, ")"), [&] { return ::mkostemp(&path[0], O_CLOEXEC); });
+  absl::StatusOr<int> named = Syscall(absl::StrCat("mkostemp(", path, ")"),
+                                      [&] { return ::mkostemp(&path[0], O_CLOEXEC); });
   if (!named.ok()) return named.status();
   ::unlink(path.c_str());
   if (::fchmod(*named, 0600) != 0) {
@@ -88,8 +87,8 @@ absl::Status SizeAndSeal(int fd, Backing backing, uint64_t size) {
       return s;
     }
   }
-  if (absl::Status s = Syscall("ftruncate", [&] { return ::ftruncate(fd, static_cast<off_t>(size)); })
-                           .status();
+  if (absl::Status s =
+          Syscall("ftruncate", [&] { return ::ftruncate(fd, static_cast<off_t>(size)); }).status();
       !s.ok()) {
     return s;
   }
@@ -97,9 +96,9 @@ absl::Status SizeAndSeal(int fd, Backing backing, uint64_t size) {
   const int err = ::posix_fallocate(fd, 0, static_cast<off_t>(size));
   if (err != 0 && err != EOPNOTSUPP && err != EINVAL) return ErrnoStatus("posix_fallocate", err);
   if (backing == Backing::kMemfd) {
-    return Syscall("fcntl(F_ADD_SEALS)", [&] {
-             return ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
-           })
+    return Syscall(
+               "fcntl(F_ADD_SEALS)",
+               [&] { return ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL); })
         .status();
   }
   return absl::OkStatus();
@@ -151,16 +150,15 @@ absl::StatusOr<WakeMode> ParseWakeMode(absl::string_view name) {
   for (int i = 0; i < kWakeModeCount; ++i) {
     if (name == WakeModeName(static_cast<WakeMode>(i))) return static_cast<WakeMode>(i);
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown shm wake-up \"", name, "\" (known: spin, futex, eventfd, signal)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown shm wake-up \"", name, "\" (known: spin, futex, eventfd, signal)"));
 }
 
 absl::StatusOr<SegmentLayout> SegmentLayout::ForCapacity(uint64_t ring_capacity) {
   if (ring_capacity < kMinRingCapacity || ring_capacity > kMaxRingCapacity) {
-    return absl::InvalidArgumentError(absl::StrCat("shm ring of ", ring_capacity,
-                                                   " bytes; it must hold between ",
-                                                   kMinRingCapacity, " and ",
-                                                   kMaxRingCapacity, " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("shm ring of ", ring_capacity, " bytes; it must hold between ",
+                     kMinRingCapacity, " and ", kMaxRingCapacity, " bytes"));
   }
   SegmentLayout l;
   l.ring_capacity = ring_capacity;

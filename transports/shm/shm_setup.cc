@@ -108,8 +108,7 @@ absl::StatusOr<uint64_t> ParseSize(absl::string_view text) {
 // Tells a refused peer why ("FERRYNAK <code> <message>"), then hangs up (by the caller
 // dropping the fd).
 absl::Status Refuse(int fd, absl::Status why) {
-  const std::string msg =
-      absl::StrCat(kRefusal, static_cast<int>(why.code()), " ", why.message());
+  const std::string msg = absl::StrCat(kRefusal, static_cast<int>(why.code()), " ", why.message());
   (void)::send(fd, msg.data(), msg.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   return why;
 }
@@ -181,12 +180,12 @@ int64_t EffectiveSpinNs(const ShmOptions& options) {
 
 absl::Status ApplyAddress(const Address& address, ShmOptions* options) {
   if (!ValidName(address.target)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "shm name \"", address.target, "\" must be 1-", kMaxNameLength,
-        " characters from [A-Za-z0-9._-]"));
+    return absl::InvalidArgumentError(absl::StrCat("shm name \"", address.target, "\" must be 1-",
+                                                   kMaxNameLength,
+                                                   " characters from [A-Za-z0-9._-]"));
   }
-  if (absl::Status s = address.CheckOptions(
-          {"backing", "wake", "ring", "spin_us", "dir", "uids", "signal"});
+  if (absl::Status s =
+          address.CheckOptions({"backing", "wake", "ring", "spin_us", "dir", "uids", "signal"});
       !s.ok()) {
     return s;
   }
@@ -247,8 +246,7 @@ absl::StatusOr<UniqueFd> ListenRendezvous(absl::string_view name, int backlog) {
   const auto [sa, len] = RendezvousAddress(name);
   if (::bind(fd->get(), reinterpret_cast<const sockaddr*>(&sa), len) != 0) {
     if (errno == EADDRINUSE) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("shm://", name, " is in use by a live server"));
+      return absl::AlreadyExistsError(absl::StrCat("shm://", name, " is in use by a live server"));
     }
     return ErrnoStatus(absl::StrCat("bind(shm://", name, ")"), errno);
   }
@@ -269,12 +267,13 @@ absl::StatusOr<Endpoint> ConnectEndpoint(absl::string_view name, const ShmOption
   absl::StatusOr<ucred> server = PeerCredentials(sock->get());
   if (!server.ok()) return server.status();
   if (server->uid != 0 && !UidAllowed(server->uid, options.allowed_uids)) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "shm://", name, " is served by uid ", server->uid,
-        ", which is neither ours, root, nor in uids=; not handing it a segment"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("shm://", name, " is served by uid ", server->uid,
+                     ", which is neither ours, root, nor in uids=; not handing it a segment"));
   }
   if (options.wake == WakeMode::kSignal && server->pid <= 0) {
-    return absl::FailedPreconditionError("wake=signal needs the server's pid (another pid namespace?)");
+    return absl::FailedPreconditionError(
+        "wake=signal needs the server's pid (another pid namespace?)");
   }
 
   Endpoint ep;
@@ -312,9 +311,9 @@ absl::StatusOr<Endpoint> ConnectEndpoint(absl::string_view name, const ShmOption
     // Usually the server refused us (and hung up) before the hello went out.
     absl::Status refused = ReadRefusal(sock->get());
     if (!refused.ok()) {
-      return absl::Status(refused.code(), absl::StrCat("shm://", name,
-                                                       ": the server refused the connection: ",
-                                                       refused.message()));
+      return absl::Status(
+          refused.code(),
+          absl::StrCat("shm://", name, ": the server refused the connection: ", refused.message()));
     }
     return absl::UnavailableError(absl::StrCat("shm://", name, ": ", s.message()));
   }

@@ -88,9 +88,9 @@ enum class Side { kClient, kServer };
 // Everything one side needs once set-up is done. Move-only.
 struct Endpoint {
   Side side = Side::kClient;
-  std::string name;             // the rendezvous name
+  std::string name;  // the rendezvous name
   Segment segment;
-  UniqueFd socket;              // the connected rendezvous socket: hang-up = peer gone
+  UniqueFd socket;  // the connected rendezvous socket: hang-up = peer gone
   // wake=eventfd: {requests.data, requests.space, replies.data, replies.space}.
   std::array<UniqueFd, 4> event_fds;
   pid_t peer_pid = 0;

@@ -1,6 +1,5 @@
 #include "transports/shm/shm_transport.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
@@ -21,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "runtime/frame.h"
+#include "transports/shm/peer_process.h"
 #include "transports/shm/shm_link.h"
 #include "transports/shm/shm_segment.h"
 #include "transports/shm/shm_setup.h"
@@ -28,6 +28,15 @@
 
 namespace ferry {
 namespace {
+
+// Rendezvous names are abstract sockets, shared by every process in the network namespace,
+// and Bazel runs tests in parallel in separate pid namespaces (same pids): a random token
+// per process keeps names apart.
+const std::string& Token() {
+  static const std::string* token =
+      new std::string(absl::StrCat(absl::Hex(std::random_device{}(), absl::kZeroPad8)));
+  return *token;
+}
 
 absl::Time Soon() { return absl::Now() + absl::Seconds(10); }
 
@@ -41,22 +50,7 @@ std::string Pattern(size_t n, uint32_t seed) {
   return s;
 }
 
-// Every Ferry object a test could leave behind: POSIX shm names, and named fallback
-// files of backing=file.
-std::vector<std::string> FerryObjects() {
-  std::vector<std::string> found;
-  for (const char* dir : {"/dev/shm", "/tmp"}) {
-    DIR* d = ::opendir(dir);
-    if (d == nullptr) continue;
-    while (dirent* e = ::readdir(d)) {
-      if (absl::StartsWith(e->d_name, shm::kShmNamePrefix)) {
-        found.push_back(absl::StrCat(dir, "/", e->d_name));
-      }
-    }
-    ::closedir(d);
-  }
-  return found;
-}
+using shm::testing::FerryObjects;
 
 // ---- The transport conformance suite, for every backing x wake-up -----------------------
 
@@ -72,8 +66,9 @@ std::vector<TransportConformanceParam> AllCombinations() {
         return absl::StrCat("shm://", dir.substr(dir.rfind('/') + 1), "?backing=", backing,
                             "&wake=", wake);
       };
-      p.raw_skip_reason = "shm carries frames through a ring, not a socket byte stream "
-                          "(ShmTransportTest covers hostile bytes and indices)";
+      p.raw_skip_reason =
+          "shm carries frames through a ring, not a socket byte stream "
+          "(ShmTransportTest covers hostile bytes and indices)";
       params.push_back(std::move(p));
     }
   }
@@ -89,7 +84,7 @@ class ShmTransportTest : public testing::Test {
  protected:
   void SetUp() override {
     static int n = 0;
-    name_ = absl::StrCat("shmtest-", ::getpid(), "-", n++);
+    name_ = absl::StrCat("shmtest-", ::getpid(), "-", Token(), "-", n++);
   }
   Address Addr(absl::string_view options = "") {
     return *Address::Parse(absl::StrCat("shm://", name_, options.empty() ? "" : "?", options));
@@ -171,10 +166,10 @@ TEST_F(ShmTransportTest, AReceivedSegmentIsCheckedBeforeItIsTrusted) {
 }
 
 TEST_F(ShmTransportTest, BadAddressesAreInvalidArgument) {
-  for (const char* bad : {"shm://a/b", "shm://with space", "shm://x?backing=tape",
-                          "shm://x?wake=smoke", "shm://x?ring=100", "shm://x?ring=2g",
-                          "shm://x?ring=lots", "shm://x?spin_us=-1", "shm://x?dir=relative",
-                          "shm://x?uids=root", "shm://x?signal=99", "shm://x?colour=blue"}) {
+  for (const char* bad :
+       {"shm://a/b", "shm://with space", "shm://x?backing=tape", "shm://x?wake=smoke",
+        "shm://x?ring=100", "shm://x?ring=2g", "shm://x?ring=lots", "shm://x?spin_us=-1",
+        "shm://x?dir=relative", "shm://x?uids=root", "shm://x?signal=99", "shm://x?colour=blue"}) {
     SCOPED_TRACE(bad);
     absl::StatusOr<Address> a = Address::Parse(bad);
     ASSERT_TRUE(a.ok());

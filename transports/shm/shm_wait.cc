@@ -99,8 +99,7 @@ void Wake(WaitWord& w, const Doorbell& bell) {
       // foreign tid into shared memory cannot make us signal another process. ESRCH (the
       // thread left), EAGAIN (queue full: it has signals pending anyway) and EPERM (other
       // uid) all fall back on the waiter's slice timeout.
-      ::syscall(SYS_rt_tgsigqueueinfo, bell.waiter_pid, static_cast<pid_t>(tid), bell.signo,
-                &info);
+      ::syscall(SYS_rt_tgsigqueueinfo, bell.waiter_pid, static_cast<pid_t>(tid), bell.signo, &info);
       return;
     }
   }
