@@ -91,11 +91,12 @@ int Run(WakeMode mode, int64_t spin_ns, int frames) {
   });
 
   RingReader r(&s->control, s->bytes.data(), kCapacity);
+  SpinBudget budget;  // the reader spins adaptively, as Link does
   auto read_exact = [&](char* dst, uint64_t n) {
     while (n > 0) {
       Wait(
           s->control.data, data, kForever, [&] { return r.Available(1) >= 1; },
-          [](bool) { return false; });
+          [](bool) { return false; }, &budget);
       uint64_t avail = r.Available(1);
       const uint64_t take = avail < n ? avail : n;
       r.Read(dst, take);

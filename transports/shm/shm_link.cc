@@ -93,14 +93,14 @@ Link::Io Link::Outcome(WaitResult r, bool ring_corrupt) const {
 Link::Io Link::WaitReadable(uint64_t n, int64_t deadline_ns) {
   const WaitResult r = Wait(
       *in_data_, in_data_bell_, deadline_ns, [&] { return in_.Available(n) >= n; },
-      [&](bool slow) { return Stop(slow, in_.corrupt()); });
+      [&](bool slow) { return Stop(slow, in_.corrupt()); }, &read_spin_);
   return Outcome(r, in_.corrupt());
 }
 
 Link::Io Link::WaitWritable(uint64_t n, int64_t deadline_ns) {
   const WaitResult r = Wait(
       *out_space_, out_space_bell_, deadline_ns, [&] { return out_.Free(n) >= n; },
-      [&](bool slow) { return Stop(slow, out_.corrupt()); });
+      [&](bool slow) { return Stop(slow, out_.corrupt()); }, &write_spin_);
   return Outcome(r, out_.corrupt());
 }
 

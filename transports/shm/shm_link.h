@@ -106,6 +106,9 @@ class Link {
   Doorbell out_space_bell_;  // we wait
   Doorbell in_data_bell_;    // we wait
   Doorbell in_space_bell_;   // the peer waits
+  // Adaptive spin state of our two wait sites (reader thread, writer thread).
+  SpinBudget read_spin_;
+  SpinBudget write_spin_;
   std::atomic<uint32_t>* my_closed_;
   std::atomic<uint32_t>* peer_closed_;
   // Publish large writes in pieces of this size so the reader overlaps with the writer.

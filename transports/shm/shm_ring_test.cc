@@ -299,6 +299,37 @@ TEST_P(RingWaitTest, APastDeadlineChecksOnceWithoutWaiting) {
   EXPECT_EQ(slow_checks, 1) << "a caller polling with a past deadline must learn of a dead peer";
 }
 
+TEST(SpinBudgetTest, ShrinksWhenSpinningFailsProbesAndRecoversWhenItPays) {
+  WaitWord w;
+  Doorbell bell;
+  bell.mode = WakeMode::kFutex;
+  bell.spin_ns = 20'000;
+  SpinBudget budget;
+  // `ready_after` > 0: the condition turns true on that call of ready() (deterministic,
+  // whatever the machine's load); 0: never.
+  auto wait = [&](int ready_after) {
+    int calls = 0;
+    return Wait(
+        w, bell, NowNs() + kMs, [&] { return ready_after > 0 && ++calls >= ready_after; },
+        [](bool) { return false; }, &budget);
+  };
+  // Nothing arrives: each failed spin halves the budget, down to "do not spin".
+  EXPECT_EQ(wait(0), WaitResult::kTimedOut);
+  EXPECT_EQ(budget.current_ns, 10'000);
+  for (int i = 0; i < 6; ++i) wait(0);
+  EXPECT_LT(budget.current_ns, kMinSpinNs);
+  // Waits that do not spin (the waiter sleeps at once) leave the budget alone...
+  const int64_t shrunk = budget.current_ns;
+  while (budget.waits % kSpinProbeInterval != kSpinProbeInterval - 1) {
+    EXPECT_EQ(wait(0), WaitResult::kTimedOut);
+    EXPECT_EQ(budget.current_ns, shrunk);
+  }
+  // ... but every kSpinProbeInterval-th wait probes with the full budget, and a spin that
+  // ends in data restores it.
+  EXPECT_EQ(wait(10), WaitResult::kReady);
+  EXPECT_EQ(budget.current_ns, 20'000) << "a spin that paid off restores the full budget";
+}
+
 std::string ModeName(const testing::TestParamInfo<ModeCase>& info) {
   static const char* const kNames[] = {"Spin", "Futex", "EventFd", "Signal"};
   return std::string(kNames[static_cast<int>(info.param.mode)]) +

@@ -31,7 +31,7 @@
 //   untrusted uid. It returns once the segment is handed over, without waiting for the
 //   server to Accept(); a refusal surfaces as UNAVAILABLE (with the server's reason) on the
 //   connection's first wait.
-// Peer death: a waiting side notices a peer killed with SIGKILL within ~100 ms (the
+// Peer death: a waiting side notices a peer killed with SIGKILL within ~250 ms (the
 //   rendezvous socket's hang-up, checked between blocking slices; at once with eventfd).
 // PeerDescription(): "shm://name pid=<pid> uid=<uid> backing=memfd wake=futex ring=<n>".
 //
