@@ -38,6 +38,9 @@
 ABSL_FLAG(std::string, transports, "all",
           "comma-separated mechanisms to measure, e.g. uds,tcp (an unknown name lists the "
           "known ones), or \"all\"");
+ABSL_FLAG(std::string, variants, "",
+          "keep only rows whose transport variant contains one of these (comma-separated), "
+          "e.g. backing=memfd or wake=spin; rows without variants always stay");
 ABSL_FLAG(std::string, impls, "ferry,raw,grpc",
           "implementations per mechanism: ferry (the generated Ferry stub), raw (the bare "
           "mechanism, no RPC layer: the floor), grpc (grpc++ over the same mechanism, where "
@@ -212,14 +215,29 @@ int Main(int argc, char** argv) {
   } else {
     for (const std::string& name : SplitList(transports)) {
       const BenchTransport* t = FindTransportByName(name);
+      // A name selects all its rows (shm: every backing x wake-up variant).
+      for (const BenchTransport& b : BenchTransports()) {
+        if (t != nullptr && b.name == name) options.transports.push_back(&b);
+      }
       if (t == nullptr) {
         std::vector<std::string> known;
         for (const BenchTransport& b : BenchTransports()) known.emplace_back(b.name);
         return Fail(absl::StrCat("--transports: unknown mechanism \"", name, "\" (known: ",
                                  absl::StrJoin(known, ", "), ")"));
       }
-      options.transports.push_back(t);
     }
+  }
+  // --variants keeps rows whose variant contains one of the given strings (rows without
+  // a variant always stay), e.g. --variants=backing=memfd or --variants=wake=spin.
+  const std::vector<std::string> variants = SplitList(absl::GetFlag(FLAGS_variants));
+  if (!variants.empty()) {
+    std::vector<const BenchTransport*> kept;
+    for (const BenchTransport* t : options.transports) {
+      bool keep = t->variant.empty();
+      for (const std::string& v : variants) keep = keep || absl::StrContains(t->variant, v);
+      if (keep) kept.push_back(t);
+    }
+    options.transports = std::move(kept);
   }
   for (const std::string& name : SplitList(absl::GetFlag(FLAGS_impls))) {
     absl::StatusOr<Impl> impl = ParseImpl(name);

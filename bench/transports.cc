@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "bench/raw_shm_mechanism.h"
 #include "bench/raw_stream.h"
 #include "transports/tcp/tcp_transport.h"
 
@@ -38,13 +39,43 @@ absl::StatusOr<std::string> ConsecutivePorts(const Address& ferry_address, Impl 
   return absl::StrCat("tcp://", v6 ? "[" : "", hp->host, v6 ? "]" : "", ":", port);
 }
 
+// Shared memory: every backing x wake-up combination is its own row (the variant). The
+// rendezvous is an abstract socket, so names must be unique per run: they carry the run's
+// scratch directory name (dir is <scratch>/shm).
+constexpr const char* kShmBackings[] = {"memfd", "shm", "file"};
+constexpr const char* kShmWakes[] = {"futex", "spin", "eventfd", "signal"};
+enum { Backing_memfd, Backing_shm, Backing_file };
+enum { Wake_futex, Wake_spin, Wake_eventfd, Wake_signal };
+
+template <int kBacking, int kWake>
+std::string ShmAddress(absl::string_view dir, Impl impl) {
+  absl::string_view run = dir;
+  run.remove_suffix(run.size() - run.rfind('/'));     // <scratch>
+  run.remove_prefix(run.rfind('/') + 1);              // its last component
+  return absl::StrCat("shm://fb-", run, "-", kShmBackings[kBacking], "-", kShmWakes[kWake],
+                      "-", ImplName(impl), "?backing=", kShmBackings[kBacking],
+                      "&wake=", kShmWakes[kWake]);
+}
+
+#define FERRY_SHM_ROW(b, w)                                                          \
+  BenchTransport {                                                                   \
+    "shm", "shm", "backing=" #b ",wake=" #w, ShmAddress<Backing_##b, Wake_##w>,      \
+        SuffixedTarget, shm_raw, /*grpc=*/false                                      \
+  }
+
 absl::Span<const BenchTransport> BenchTransports() {
   static const UdsRawMechanism* const uds_raw = new UdsRawMechanism();
   static const TcpRawMechanism* const tcp_raw = new TcpRawMechanism();
+  static const ShmRawMechanism* const shm_raw = new ShmRawMechanism();
   // Add a mechanism here (and its raw floor); rows appear in this order.
   static const std::vector<BenchTransport>* const table = new std::vector<BenchTransport>{
       {"uds", "unix", "", SocketFileInDir, SuffixedTarget, uds_raw, /*grpc=*/true},
       {"tcp", "tcp", "", LoopbackTcpAnyPort, ConsecutivePorts, tcp_raw, /*grpc=*/true},
+      // The default wake-up (spin, then futex) first, then the lowest-latency one.
+      FERRY_SHM_ROW(memfd, futex), FERRY_SHM_ROW(memfd, spin), FERRY_SHM_ROW(memfd, eventfd),
+      FERRY_SHM_ROW(memfd, signal), FERRY_SHM_ROW(shm, futex),   FERRY_SHM_ROW(shm, spin),
+      FERRY_SHM_ROW(shm, eventfd),  FERRY_SHM_ROW(shm, signal),  FERRY_SHM_ROW(file, futex),
+      FERRY_SHM_ROW(file, spin),    FERRY_SHM_ROW(file, eventfd), FERRY_SHM_ROW(file, signal),
   };
   return *table;
 }
