@@ -78,6 +78,39 @@ class FerryBenchE2eTest : public ::testing::Test {
   std::string dir_;
 };
 
+TEST_F(FerryBenchE2eTest, ShmVariantsRunBesideTheirRawRing) {
+  const std::string json = dir_ + "/shm.json";
+  const int status = RunBench({"--transports=shm", "--variants=backing=memfd,wake=futex,wake=eventfd",
+                               "--sizes=64", "--iterations=200", "--duration=0.2",
+                               "--concurrency=1,2", "--modes=latency,throughput",
+                               "--json=" + json, "--html=" + dir_ + "/shm.html",
+                               "--csv=" + dir_ + "/shm.csv"},
+                              dir_);
+  const std::string err = ReadFile(dir_ + "/stderr");
+  ASSERT_TRUE(WIFEXITED(status)) << "status " << status << "\nstderr:\n" << err;
+  ASSERT_EQ(WEXITSTATUS(status), 0) << ReadFile(dir_ + "/stdout") << "\nstderr:\n" << err;
+  absl::StatusOr<JsonValue> root = ParseJson(ReadFile(json));
+  ASSERT_TRUE(root.ok()) << root.status();
+  EXPECT_THAT(CheckBenchSchema(*root), IsEmpty());
+  std::set<std::tuple<std::string, std::string, std::string, int>> seen;
+  for (const JsonValue& r : root->Find("results")->array) {
+    EXPECT_EQ(r.Find("transport")->string, "shm");
+    EXPECT_EQ(r.Find("errors")->number, 0) << r.Find("variant")->string;
+    seen.insert({r.Find("impl")->string, r.Find("variant")->string, r.Find("mode")->string,
+                 static_cast<int>(r.Find("concurrency")->number)});
+  }
+  // gRPC does not run over shared memory; Ferry and the raw ring do, for each variant.
+  std::set<std::tuple<std::string, std::string, std::string, int>> expected;
+  for (const char* impl : {"ferry", "raw"}) {
+    for (const char* variant : {"backing=memfd,wake=futex", "backing=memfd,wake=eventfd"}) {
+      expected.insert({impl, variant, "latency", 1});
+      expected.insert({impl, variant, "throughput", 1});
+      expected.insert({impl, variant, "throughput", 2});
+    }
+  }
+  EXPECT_EQ(seen, expected);
+}
+
 TEST_F(FerryBenchE2eTest, EveryRowOfEveryModeOverUdsAndTcp) {
   const std::string json = dir_ + "/out.json";
   const std::string csv = dir_ + "/out.csv";

@@ -18,6 +18,9 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_split.h"
+#include <algorithm>
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/strip.h"
@@ -39,8 +42,9 @@ ABSL_FLAG(std::string, transports, "all",
           "comma-separated mechanisms to measure, e.g. uds,tcp (an unknown name lists the "
           "known ones), or \"all\"");
 ABSL_FLAG(std::string, variants, "",
-          "keep only rows whose transport variant contains one of these (comma-separated), "
-          "e.g. backing=memfd or wake=spin; rows without variants always stay");
+          "keep only variant rows matching key=value items: keys must all match, values of one "
+          "key are alternatives, e.g. backing=memfd,wake=spin,wake=futex; rows without a "
+          "variant always stay");
 ABSL_FLAG(std::string, impls, "ferry,raw,grpc",
           "implementations per mechanism: ferry (the generated Ferry stub), raw (the bare "
           "mechanism, no RPC layer: the floor), grpc (grpc++ over the same mechanism, where "
@@ -227,14 +231,35 @@ int Main(int argc, char** argv) {
       }
     }
   }
-  // --variants keeps rows whose variant contains one of the given strings (rows without
-  // a variant always stay), e.g. --variants=backing=memfd or --variants=wake=spin.
-  const std::vector<std::string> variants = SplitList(absl::GetFlag(FLAGS_variants));
-  if (!variants.empty()) {
+  // --variants=key=value,...: for every key named, a row's variant must have one of the
+  // values given for it (backing=memfd,wake=spin,wake=futex: memfd rows that spin or use
+  // futexes). Rows without a variant always stay.
+  const std::vector<std::string> wanted = SplitList(absl::GetFlag(FLAGS_variants));
+  if (!wanted.empty()) {
+    absl::flat_hash_map<std::string, std::vector<std::string>> allowed;
+    for (const std::string& kv : wanted) {
+      const size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        return Fail(absl::StrCat("--variants: \"", kv, "\" is not key=value"));
+      }
+      allowed[kv.substr(0, eq)].push_back(kv.substr(eq + 1));
+    }
     std::vector<const BenchTransport*> kept;
     for (const BenchTransport* t : options.transports) {
-      bool keep = t->variant.empty();
-      for (const std::string& v : variants) keep = keep || absl::StrContains(t->variant, v);
+      bool keep = true;
+      if (!t->variant.empty()) {
+        absl::flat_hash_map<std::string, std::string> have;
+        for (absl::string_view kv : absl::StrSplit(t->variant, ',')) {
+          const size_t eq = kv.find('=');
+          have[std::string(kv.substr(0, eq))] =
+              eq == absl::string_view::npos ? "" : std::string(kv.substr(eq + 1));
+        }
+        for (const auto& [key, values] : allowed) {
+          auto it = have.find(key);
+          keep = keep && it != have.end() &&
+                 std::find(values.begin(), values.end(), it->second) != values.end();
+        }
+      }
       if (keep) kept.push_back(t);
     }
     options.transports = std::move(kept);
