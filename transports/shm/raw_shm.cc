@@ -84,6 +84,8 @@ absl::Status RawShmEndpoint::Send(uint32_t tag, absl::string_view payload, absl:
 absl::StatusOr<uint32_t> RawShmEndpoint::Receive(std::string* payload, absl::Time deadline) {
   const int64_t deadline_ns = DeadlineNs(deadline);
   RingReader& in = link_->in();
+  // The same release policy as ShmConnection: in batches, and before waiting.
+  link_->ReleaseInBatches();
   if (Link::Io io = link_->WaitReadable(kHeader, deadline_ns); io != Link::Io::kOk) {
     return Failure(io);
   }
@@ -99,7 +101,6 @@ absl::StatusOr<uint32_t> RawShmEndpoint::Receive(std::string* payload, absl::Tim
   while (got < len) {
     const uint64_t avail = in.Available(1);
     if (avail == 0) {
-      link_->Release();
       if (Link::Io io = link_->WaitReadable(1, deadline_ns); io != Link::Io::kOk) {
         return Failure(io);
       }
@@ -110,7 +111,6 @@ absl::StatusOr<uint32_t> RawShmEndpoint::Receive(std::string* payload, absl::Tim
     got += n;
     if (got < len) link_->Release();
   }
-  link_->Release();
   return header[1];
 }
 

@@ -66,11 +66,7 @@ absl::Status ShmConnection::Send(absl::Span<const OutFrame> frames, absl::Time d
                        " payload bytes but the payload has ", f.payload.size()));
     }
   }
-  CloseGate::Call call(gate_);
-  if (!call.entered()) return ClosedError();
-  if (link_->PeerClosed()) return absl::UnavailableError("peer closed the connection");
-  if (frames.empty()) return absl::OkStatus();
-
+  if (gate_.closed()) return ClosedError();
   if (!send_mu_.try_lock()) {
     if (deadline == absl::InfiniteFuture()) {
       send_mu_.lock();
@@ -79,6 +75,11 @@ absl::Status ShmConnection::Send(absl::Span<const OutFrame> frames, absl::Time d
     }
   }
   std::lock_guard<std::timed_mutex> lock(send_mu_, std::adopt_lock);
+  // Inside the mutex: the gate's send slot takes one thread at a time.
+  CallGate::Call call(gate_, CallGate::kSend);
+  if (!call.entered()) return ClosedError();
+  if (link_->PeerClosed()) return absl::UnavailableError("peer closed the connection");
+  if (frames.empty()) return absl::OkStatus();
   return SendLocked(frames, deadline);
 }
 
@@ -143,13 +144,14 @@ char* ShmConnection::Buffer(uint64_t n) {
 }
 
 absl::StatusOr<Frame> ShmConnection::Receive(absl::Time deadline) {
-  CloseGate::Call call(gate_);
+  CallGate::Call call(gate_, CallGate::kReceive);
   if (!call.entered()) return ClosedError();
   if (!sticky_.ok()) return sticky_;
   Link& link = *link_;
   RingReader& in = link.in();
-  // The frame returned last time (if it was a view into the ring) is done with now.
-  link.Release();
+  // The frame returned last time (if it was a view into the ring) is done with now; its
+  // space goes back to the writer in batches, or before this call waits.
+  link.ReleaseInBatches();
   const int64_t deadline_ns = DeadlineNs(deadline);
 
   if (!have_header_) {

@@ -26,7 +26,8 @@
 //     (a corrupt or hostile peer) -> INVALID_ARGUMENT, sticky.
 //   - Close(): sets this side's closed flag in the segment, wakes every waiter of both
 //     processes, shuts the rendezvous socket down; unmaps and closes descriptors once the
-//     last call in flight has left (CloseGate), so a late call never touches freed memory.
+//     last call in flight has left (CallGate, shm_gate.h: no locked instruction on the
+//     calls' path), so a late call never touches freed memory or a reused fd number.
 //
 // Memory ordering: see shm_ring.h (release/acquire on the ring indices) and shm_wait.h
 // (the fences that keep wake-ups from being lost).
@@ -43,9 +44,9 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "runtime/frame.h"
+#include "transports/shm/shm_gate.h"
 #include "transports/shm/shm_link.h"
 #include "transports/shm/shm_setup.h"
-#include "transports/stream/fd.h"
 #include "transports/transport.h"
 
 namespace ferry::shm {
@@ -73,7 +74,7 @@ class ShmConnection final : public Connection {
   const std::string description_;
   const uint32_t max_payload_;
   std::unique_ptr<Link> link_;  // reset by the gate's release, when no call is inside
-  CloseGate gate_;
+  CallGate gate_;
 
   // A timed mutex so a Send() queued behind a blocked one still honours its deadline.
   std::timed_mutex send_mu_;

@@ -57,6 +57,7 @@ Link::Link(Endpoint endpoint) : ep_(std::move(endpoint)) {
   in_space_bell_.waiter_pid = ep_.peer_pid;
   in_space_bell_.event_fd = efd(in_base + 1);
 
+  release_batch_ = cap / 4;
   // An eighth of the ring (at least 16 KiB): big enough that the per-piece publish and
   // possible wake-up are noise next to the copy, small enough for reader and writer to
   // overlap on large messages.
@@ -91,6 +92,10 @@ Link::Io Link::Outcome(WaitResult r, bool ring_corrupt) const {
 }
 
 Link::Io Link::WaitReadable(uint64_t n, int64_t deadline_ns) {
+  if (in_.Available(n) >= n) return Io::kOk;
+  // About to wait: hand back everything consumed so far first, so the writer is never
+  // kept waiting for room by a reader that is itself waiting.
+  Release();
   const WaitResult r = Wait(
       *in_data_, in_data_bell_, deadline_ns, [&] { return in_.Available(n) >= n; },
       [&](bool slow) { return Stop(slow, in_.corrupt()); }, &read_spin_);

@@ -58,7 +58,8 @@ class Link {
   RingReader& in() { return in_; }
   const Endpoint& endpoint() const { return ep_; }
 
-  // Waits until in().Available(n) >= n (n <= capacity).
+  // Waits until in().Available(n) >= n (n <= capacity). Before it would wait, it
+  // Release()s whatever was consumed.
   Io WaitReadable(uint64_t n, int64_t deadline_ns);
   // Waits until out().Free(n) >= n (n <= capacity).
   Io WaitWritable(uint64_t n, int64_t deadline_ns);
@@ -76,6 +77,13 @@ class Link {
   // in().Release() and wake the writer if it sleeps.
   void Release() {
     if (in_.Release()) Notify(*in_space_, in_space_bell_);
+  }
+  // Releases only once a quarter of the ring is consumed and unreleased. Readers call this
+  // between messages: a release costs a store the writer must fetch and, with a sleeping
+  // wake-up mode, a fence; WaitReadable() releases the rest before it waits, so deferring
+  // never keeps the writer waiting.
+  void ReleaseInBatches() {
+    if (in_.unreleased() >= release_batch_) Release();
   }
 
   // Whether the peer has set its closed flag (one shared load; no system call).
@@ -113,6 +121,7 @@ class Link {
   std::atomic<uint32_t>* peer_closed_;
   // Publish large writes in pieces of this size so the reader overlaps with the writer.
   uint64_t publish_chunk_;
+  uint64_t release_batch_;
 
   std::atomic<bool> closed_{false};
   std::atomic<bool> hung_up_{false};

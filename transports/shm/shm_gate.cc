@@ -1,0 +1,68 @@
+#include "transports/shm/shm_gate.h"
+
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace ferry::shm {
+namespace {
+
+// Registered once per process, on first use (a function-local static: after that, one
+// predictable branch); false if the kernel (or a seccomp filter) refuses.
+bool MembarrierReady() {
+  static const bool ready = [] {
+    const long cmds = ::syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    if (cmds < 0 || (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return false;
+    return ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+  }();
+  return ready;
+}
+
+}  // namespace
+
+void CallGate::LightBarrier() {
+  if (MembarrierReady()) {
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // the compiler only
+  } else {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
+}
+
+void CallGate::HeavyBarrier() {
+  if (MembarrierReady() && ::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) {
+    return;
+  }
+  // Without the asymmetric barrier the light side fenced for real; pair with a fence.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+bool CallGate::Close(absl::FunctionRef<void()> wake) {
+  // Counted as inside while it runs: `wake` wakes the calls, and the last of them to leave
+  // must not release the resources under `wake`'s feet. (Closing is rare: a locked add is
+  // fine here.)
+  closers_.fetch_add(1, std::memory_order_acq_rel);
+  const bool first = !closed_.exchange(true, std::memory_order_acq_rel);
+  if (first) {
+    // After this, every call either saw `closed_` or has its flag visible to TryRelease().
+    HeavyBarrier();
+    wake();
+  }
+  closers_.fetch_sub(1, std::memory_order_acq_rel);
+  TryRelease();
+  return first;
+}
+
+void CallGate::TryRelease() {
+  // Two calls leaving at once after Close() each stored 0 to their own flag and now read
+  // the other's: a real fence, so at least one of them sees both flags clear. Only on the
+  // closing path.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (busy_[kReceive].value.load(std::memory_order_acquire) != 0 ||
+      busy_[kSend].value.load(std::memory_order_acquire) != 0 ||
+      closers_.load(std::memory_order_acquire) != 0) {
+    return;  // the one still inside releases when it leaves
+  }
+  if (!released_.exchange(true, std::memory_order_acq_rel)) release_();
+}
+
+}  // namespace ferry::shm
