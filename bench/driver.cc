@@ -217,13 +217,16 @@ absl::StatusOr<std::vector<Result>> RunBenchmarks(const DriverOptions& options,
         }
         rate = slowest.ok() ? *slowest * options.mode_options.load : 0;
       }
-      for (auto& [impl, client] : clients) {
-        ++done;
-        progress.Begin(absl::StrCat("[", done, "/", total, "] ", label, " ", ImplName(impl)));
-        absl::StatusOr<Result> result =
-            MeasureOpenLoop(*client, point.size, rate, options.mode_options, progress);
-        progress.End();
-        results.push_back(Finish(std::move(result), point, *transport, impl, label, progress));
+      std::vector<PeerClient*> all;
+      for (auto& [impl, client] : clients) all.push_back(client.get());
+      progress.Begin(absl::StrCat("[", done + 1, "-", done + all.size(), "/", total, "] ", label));
+      std::vector<absl::StatusOr<Result>> measured =
+          MeasureOpenLoop(all, point.size, rate, options.mode_options, progress);
+      progress.End();
+      done += all.size();
+      for (size_t i = 0; i < clients.size(); ++i) {
+        results.push_back(Finish(std::move(measured[i]), point, *transport, clients[i].first,
+                                 label, progress));
       }
     }
   }

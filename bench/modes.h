@@ -86,8 +86,14 @@ std::vector<absl::StatusOr<Result>> MeasureThroughput(absl::Span<PeerClient* con
                                                       uint64_t size, int concurrency,
                                                       const ModeOptions& options,
                                                       Progress& progress);
-absl::StatusOr<Result> MeasureOpenLoop(PeerClient& peer, uint64_t size, double rate,
-                                       const ModeOptions& options, Progress& progress);
+// Open loop of several peers at the same offered `rate`: each peer's schedule is cut into
+// `throughput_bursts` slices of duration/slices and the peers take turns slice by slice,
+// like the other modes. Latency is measured from each call's intended send time. One
+// result per peer, in order.
+std::vector<absl::StatusOr<Result>> MeasureOpenLoop(absl::Span<PeerClient* const> peers,
+                                                    uint64_t size, double rate,
+                                                    const ModeOptions& options,
+                                                    Progress& progress);
 
 // Closed-loop calls/s of one caller over `probe` (after 5 unmeasured calls): what the
 // default open-loop rate is a fraction of.
