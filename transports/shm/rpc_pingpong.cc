@@ -33,6 +33,9 @@ ABSL_FLAG(int, round_trips, 20000, "64-byte calls per measurement");
 ABSL_FLAG(int, big_round_trips, 200, "1 MiB calls per measurement");
 ABSL_FLAG(bool, pin, false, "pin this process to CPU 0 and the servers to CPU 1");
 ABSL_FLAG(std::string, also, "unix", "other transports to measure: unix (or empty)");
+ABSL_FLAG(std::string, connect, "",
+          "measure only Ferry RPCs to a server already listening here (e.g. one run under "
+          "valgrind --tool=callgrind)");
 
 namespace ferry {
 namespace {
@@ -88,10 +91,15 @@ absl::StatusOr<PeerProcess> StartServer(const std::string& binary, std::vector<s
 }
 
 Numbers FerryRpc(const std::string& address) {
-  absl::StatusOr<PeerProcess> server =
-      StartServer("tests/conformance/conformance_server", {"--address=" + address});
-  if (!server.ok()) Die(server.status(), "server");
-  const std::string bound = server->line().substr(std::string("listening on ").size());
+  PeerProcess server_process;
+  std::string bound = absl::GetFlag(FLAGS_connect);
+  if (bound.empty()) {
+    absl::StatusOr<PeerProcess> server =
+        StartServer("tests/conformance/conformance_server", {"--address=" + address});
+    if (!server.ok()) Die(server.status(), "server");
+    bound = server->line().substr(std::string("listening on ").size());
+    server_process = *std::move(server);
+  }
   auto channel = Channel::Create(bound, DefaultTransports());
   if (!channel.ok()) Die(channel.status(), "channel");
   conformance::Conformance::Stub stub(*channel);
@@ -133,6 +141,10 @@ void Print(const std::string& what, const Numbers& n, const Numbers* floor) {
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   if (absl::GetFlag(FLAGS_pin)) ferry::Pin(0);
+  if (!absl::GetFlag(FLAGS_connect).empty()) {
+    ferry::Print(absl::GetFlag(FLAGS_connect), ferry::FerryRpc(""), nullptr);
+    return 0;
+  }
   const std::string token = absl::StrCat(::getpid());
   int n = 0;
   for (absl::string_view wake :

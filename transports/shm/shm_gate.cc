@@ -5,31 +5,16 @@
 #include <unistd.h>
 
 namespace ferry::shm {
-namespace {
-
-// Registered once per process, on first use (a function-local static: after that, one
-// predictable branch); false if the kernel (or a seccomp filter) refuses.
-bool MembarrierReady() {
-  static const bool ready = [] {
-    const long cmds = ::syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-    if (cmds < 0 || (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return false;
-    return ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
-  }();
-  return ready;
-}
-
-}  // namespace
-
-void CallGate::LightBarrier() {
-  if (MembarrierReady()) {
-    std::atomic_signal_fence(std::memory_order_seq_cst);  // the compiler only
-  } else {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-  }
+// Registers once per process (Asymmetric() caches the answer); false if the kernel (or a
+// seccomp filter) refuses, and both sides then use real fences.
+bool CallGate::RegisterMembarrier() {
+  const long cmds = ::syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+  if (cmds < 0 || (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return false;
+  return ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 }
 
 void CallGate::HeavyBarrier() {
-  if (MembarrierReady() && ::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) {
+  if (Asymmetric() && ::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) {
     return;
   }
   // Without the asymmetric barrier the light side fenced for real; pair with a fence.

@@ -87,7 +87,20 @@ class CallGate {
     std::atomic<uint32_t> value{0};
   };
 
-  static void LightBarrier();
+  // Inline: it sits on every call's path, and is a compiler barrier (or one fence).
+  static void LightBarrier() {
+    if (Asymmetric()) {
+      std::atomic_signal_fence(std::memory_order_seq_cst);  // the compiler only
+    } else {
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+    }
+  }
+  // Whether membarrier(2) is registered for this process (decided once, on first use).
+  static bool Asymmetric() {
+    static const bool ready = RegisterMembarrier();
+    return ready;
+  }
+  static bool RegisterMembarrier();
   static void HeavyBarrier();
   void TryRelease();
 

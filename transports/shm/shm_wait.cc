@@ -129,28 +129,29 @@ void PrepareToBlock(const Doorbell& bell) {
   blocked |= bit;
 }
 
-void BlockOnce(WaitWord& w, const Doorbell& bell, uint32_t seq, int64_t until_ns) {
+bool BlockOnce(WaitWord& w, const Doorbell& bell, uint32_t seq, int64_t until_ns) {
   switch (bell.mode) {
     case WakeMode::kSpin:
       ::sched_yield();
-      return;
+      return false;
     case WakeMode::kFutex: {
       // Absolute CLOCK_REALTIME timeout: the deadline's own clock, no drift across retries.
       const timespec abs = ToTimespec(until_ns);
       ::syscall(SYS_futex, FutexWord(w), FUTEX_WAIT_BITSET | FUTEX_CLOCK_REALTIME, seq, &abs,
                 nullptr, FUTEX_BITSET_MATCH_ANY);
-      return;  // woken, value changed (EAGAIN), timed out or EINTR: the caller re-checks
+      return false;  // woken, value changed (EAGAIN), timed out or EINTR: the caller re-checks
     }
     case WakeMode::kEventFd: {
       pollfd fds[2] = {{bell.event_fd, POLLIN, 0}, {bell.hangup_fd, POLLRDHUP, 0}};
       const nfds_t n = bell.hangup_fd >= 0 ? 2 : 1;
       const timespec rel = Remaining(until_ns);
-      if (::ppoll(fds, n, &rel, nullptr) > 0 && (fds[0].revents & POLLIN) != 0) {
+      if (::ppoll(fds, n, &rel, nullptr) <= 0) return false;
+      if ((fds[0].revents & POLLIN) != 0) {
         uint64_t count;
         // Resets the counter; non-blocking, so a racing reader cannot make this block.
         (void)!::read(bell.event_fd, &count, sizeof(count));
       }
-      return;
+      return n == 2 && fds[1].revents != 0;
     }
     case WakeMode::kSignal: {
       sigset_t set;
@@ -158,10 +159,11 @@ void BlockOnce(WaitWord& w, const Doorbell& bell, uint32_t seq, int64_t until_ns
       sigaddset(&set, bell.signo);
       const timespec rel = Remaining(until_ns);
       ::sigtimedwait(&set, nullptr, &rel);
-      return;
+      return false;
     }
   }
   (void)seq;
+  return false;
 }
 
 }  // namespace internal

@@ -19,8 +19,8 @@
 // sleeper, so it skips even the fence.
 //
 // A wait never blocks unboundedly: it blocks in slices of at most kBlockSliceNs and calls
-// `stop(true)` between them, which lets the caller notice deadlines, Close() and a peer
-// that died without saying so (SIGKILL). Spinning calls `stop(false)` (cheap: shared flags
+// `stop(true)` after each slice that ran out, which lets the caller notice deadlines, Close() and a
+// peer that died without saying so (SIGKILL). Spinning calls `stop(false)` (cheap: shared flags
 // only) every few dozen iterations and `stop(true)` every kSpinSlowCheckNs.
 //
 // Signals: the waiting thread blocks `signo` in its own signal mask (once, and leaves it
@@ -145,7 +145,9 @@ uint32_t WaiterToken(const Doorbell& bell);
 // Per-thread and per-process preparation before the first sleep (signal mask, handler).
 void PrepareToBlock(const Doorbell& bell);
 // Sleeps until woken, `seq` changes (futex), or `until_ns`. Spurious returns are fine.
-void BlockOnce(WaitWord& w, const Doorbell& bell, uint32_t seq, int64_t until_ns);
+// Returns true if it saw a sign of the peer's death (eventfd: the hang-up fd fired), so the
+// caller runs its slow check at once.
+bool BlockOnce(WaitWord& w, const Doorbell& bell, uint32_t seq, int64_t until_ns);
 }  // namespace internal
 
 // Waits until `ready()` returns true (kReady), `deadline_ns` passes (kTimedOut) or
@@ -207,11 +209,15 @@ WaitResult Wait(WaitWord& w, const Doorbell& bell, int64_t deadline_ns, Ready&& 
   }
   if (budget != nullptr && spin_ns > 0 && !probe) budget->current_ns /= 2;
 
-  // Phase 2: announce, re-check, sleep; in slices, so stop(true) runs regularly.
+  // Phase 2: announce, re-check, sleep; in slices, so stop(true) runs regularly. Only a
+  // slice that ran out (nobody woke us) is followed by stop(true): a wait that is woken in
+  // time makes no system call besides its sleep and its wake-up. A peer that died before
+  // we went to sleep is therefore noticed one slice later, well within a second.
   internal::PrepareToBlock(bell);
   const uint32_t token = internal::WaiterToken(bell);
+  bool slice_ran_out = false;
   for (;;) {
-    if (stop(true)) return stopped();
+    if (stop(slice_ran_out)) return stopped();
     const uint32_t seq = w.seq.load(std::memory_order_acquire);
     w.waiting.store(token, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -224,10 +230,11 @@ WaitResult Wait(WaitWord& w, const Doorbell& bell, int64_t deadline_ns, Ready&& 
       w.waiting.store(0, std::memory_order_relaxed);
       return WaitResult::kTimedOut;
     }
-    internal::BlockOnce(w, bell, seq, std::min(deadline_ns, SaturatingAdd(now, kBlockSliceNs)));
+    const int64_t slice_end = std::min(deadline_ns, SaturatingAdd(now, kBlockSliceNs));
+    const bool hung_up = internal::BlockOnce(w, bell, seq, slice_end);
     w.waiting.store(0, std::memory_order_relaxed);
     if (ready()) return WaitResult::kReady;
-    if (stop(false)) return stopped();
+    slice_ran_out = hung_up || NowNs() >= slice_end;
   }
 }
 
