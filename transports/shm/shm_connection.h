@@ -18,8 +18,9 @@
 //     publishing some, the peer would see a torn frame, so the connection is closed
 //     (DEADLINE_EXCEEDED "... after a partial send").
 //   - Receive(): one thread at a time. The returned payload may point into the shared ring;
-//     that space is handed back to the writer at the next Receive() (or Close()), which is
-//     why the view stays valid until then. DEADLINE_EXCEEDED keeps a partly received frame
+//     that space is handed back to the writer no earlier than the next Receive() (in
+//     batches of a quarter ring, or before that call waits), which is why the view stays
+//     valid until then. DEADLINE_EXCEEDED keeps a partly received frame
 //     for the next call. Peer closed, died or refused us -> UNAVAILABLE (after every frame
 //     it had published). Malformed header -> the FrameHeader::Parse error (payload above
 //     limits.max_frame_payload -> RESOURCE_EXHAUSTED), sticky. Impossible ring indices
