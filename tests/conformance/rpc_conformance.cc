@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <random>
@@ -447,13 +448,16 @@ TEST_P(RpcConformance, ChannelReconnectsAfterServerRestart) {
 
 // ---- Parameters for the built-in transports -----------------------------------------------
 
-// One temp directory per test process for socket files; the listeners remove the files
-// and the directory is removed at exit.
+// One temp directory per test process for socket files. Listeners remove their files,
+// but a server child killed with SIGKILL cannot, so the whole directory goes at exit.
 const std::string& SocketDir() {
   static const std::string* dir = [] {
     char tmpl[] = "/tmp/ferry-conf.XXXXXX";
     auto* d = new std::string(mkdtemp(tmpl));
-    std::atexit([] { rmdir(SocketDir().c_str()); });
+    std::atexit([] {
+      std::error_code ignored;
+      std::filesystem::remove_all(SocketDir(), ignored);
+    });
     return d;
   }();
   return *dir;
