@@ -94,6 +94,8 @@ class ClientConnection::Completions {
       c->ctx->Unbind();
       auto callback = std::move(c->callback);
       absl::Status status = std::move(c->status);
+      // Async calls are not retried: the internal retry marker is not the user's business.
+      if (IsRetryOnNewConnection(status)) status = absl::UnavailableError(status.message());
       delete c;
       std::move(callback)(std::move(status));
     }
