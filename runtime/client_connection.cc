@@ -8,6 +8,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "runtime/serialize.h"
 
 namespace ferry {
 namespace {
@@ -191,27 +192,31 @@ void ClientConnection::Shutdown(const absl::Status& why) {
 absl::Status ClientConnection::Start(PendingCall* call, ClientContext& ctx,
                                      absl::string_view method,
                                      const google::protobuf::MessageLite& request) {
-  const absl::Time now = absl::Now();
-  if (call->deadline <= now) {
-    return absl::DeadlineExceededError("deadline passed before the call started");
+  // The clock is read only for calls with a deadline.
+  int64_t budget_us = kNoDeadline;
+  if (call->deadline != absl::InfiniteFuture()) {
+    const absl::Time now = absl::Now();
+    if (call->deadline <= now) {
+      return absl::DeadlineExceededError("deadline passed before the call started");
+    }
+    budget_us = DeadlineToBudgetMicros(call->deadline, now);
   }
   if (!ctx.metadata().empty()) {
     if (absl::Status s = ValidateMetadata(ctx.metadata()); !s.ok()) return s;
   }
-  std::string& body = ScratchRequest();
-  body.clear();
-  const size_t size = request.ByteSizeLong();
+  const size_t size = internal::MessageSize(request);
   if (size > max_send_) {
     return absl::ResourceExhaustedError(absl::StrCat("request of ", size,
                                                      " bytes exceeds the limit of ", max_send_,
                                                      " bytes"));
   }
-  if (!request.AppendToString(&body)) {
+  std::string& body = ScratchRequest();
+  if (!internal::SerializeWithSize(request, size, &body)) {
     return absl::InternalError(absl::StrCat("cannot encode ", request.GetTypeName()));
   }
   std::string& start = ScratchStart();
   start.clear();
-  EncodeCallStart(method, DeadlineToBudgetMicros(call->deadline, now), ctx.metadata(), &start);
+  EncodeCallStart(method, budget_us, ctx.metadata(), &start);
   if (start.size() > kMaxControlPayload) {
     return absl::ResourceExhaustedError(absl::StrCat("call metadata of ", start.size(),
                                                      " bytes exceeds the limit of ",
@@ -267,6 +272,15 @@ absl::Status ClientConnection::Start(PendingCall* call, ClientContext& ctx,
   return result;
 }
 
+bool ClientConnection::StillAlive() {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Only a connection nobody is using can have died unnoticed.
+  if (reader_active_ || !calls_.empty() || absl::Now() - last_read_ <= kIdleCheckAfter) {
+    return true;
+  }
+  return CheckIdleConnectionLocked();
+}
+
 bool ClientConnection::CheckIdleConnectionLocked() {
   reader_active_ = true;
   Completions completions;
@@ -301,13 +315,7 @@ absl::Status ClientConnection::Call(ClientContext& ctx, absl::string_view method
                                     const google::protobuf::MessageLite& request,
                                     google::protobuf::MessageLite* response) {
   if (ctx.IsCancelled()) return absl::CancelledError("call cancelled before it started");
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!reader_active_ && calls_.empty() && absl::Now() - last_read_ > kIdleCheckAfter &&
-        !CheckIdleConnectionLocked()) {
-      return RetryStatus("connection was lost while idle");
-    }
-  }
+  if (!StillAlive()) return RetryStatus("connection was lost while idle");
   PendingCall call;
   call.ctx = &ctx;
   call.response = response;
@@ -348,13 +356,7 @@ bool ClientConnection::CallAsync(ClientContext& ctx, absl::string_view method,
     std::move(done)(absl::CancelledError("call cancelled before it started"));
     return true;
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!reader_active_ && calls_.empty() && absl::Now() - last_read_ > kIdleCheckAfter &&
-        !CheckIdleConnectionLocked()) {
-      return false;
-    }
-  }
+  if (!StillAlive()) return false;
   auto* call = new PendingCall;
   call->ctx = &ctx;
   call->response = response;

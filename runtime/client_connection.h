@@ -81,6 +81,9 @@ class ClientConnection final : public internal::CallCanceller,
   // not registered and the status is the call's result.
   absl::Status Start(PendingCall* call, ClientContext& ctx, absl::string_view method,
                      const google::protobuf::MessageLite& request);
+  // False if the connection turned out dead: checked (see CheckIdleConnectionLocked) only
+  // when it has been idle for a while; a busy connection's reader would have noticed.
+  bool StillAlive();
   // Called with mu_ held by a would-be caller when the connection may have died while
   // idle (nobody has read from it for a while): a non-blocking read notices EOF.
   bool CheckIdleConnectionLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -25,6 +25,7 @@
 #include "absl/types/span.h"
 #include "google/protobuf/arena.h"
 #include "runtime/context.h"
+#include "runtime/serialize.h"
 
 namespace ferry {
 
@@ -78,7 +79,7 @@ absl::Status RunUnary(S* service, absl::Status (Base::*handler)(ServerContext&, 
   Resp* resp = google::protobuf::Arena::CreateMessage<Resp>(&arena);
   absl::Status status = (service->*handler)(ctx, *req, resp);
   if (!status.ok()) return status;
-  if (!resp->SerializeToString(response)) {
+  if (!SerializeWithSize(*resp, MessageSize(*resp), response)) {
     return absl::InternalError(absl::StrCat("cannot encode ", resp->GetTypeName(), " reply for ",
                                             ctx.method()));
   }
