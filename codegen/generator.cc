@@ -185,11 +185,14 @@ void PrintHeaderPrologue(Printer& printer, const FileDescriptor* file) {
 
 void PrintStubDeclaration(Printer& printer, const ServiceInfo& service) {
   printer.Print(
-      "// The client: each method M has a blocking call M and an async call MAsync, which\n"
-      "// runs `done` exactly once with the reply or the error, on the thread that completes\n"
-      "// the call; `done` must not block. `ctx` must outlive the call (for MAsync, until\n"
-      "// `done` has run); `request` only until the call returns. Errors are the server's\n"
-      "// status or the channel's (see runtime/channel.h). Thread-safe; cheap to copy.\n"
+      "// The client: each method M has a blocking call M, returning the reply or the error;\n"
+      "// a blocking M(ctx, request, &reply) that fills a caller-owned reply (reused across\n"
+      "// calls it saves the reply's allocations, like gRPC's Status M(ctx, req, resp*); on\n"
+      "// error its contents are unspecified); and an async call MAsync, which runs `done`\n"
+      "// exactly once with the reply or the error, on the thread that completes the call;\n"
+      "// `done` must not block. `ctx` must outlive the call (for MAsync, until `done` has\n"
+      "// run); `request` only until the call returns. Errors are the server's status or the\n"
+      "// channel's (see runtime/channel.h). Thread-safe; cheap to copy.\n"
       "class Stub {\n"
       " public:\n"
       "  explicit Stub(::std::shared_ptr<::ferry::Channel> channel);\n");
@@ -200,6 +203,8 @@ void PrintStubDeclaration(Printer& printer, const ServiceInfo& service) {
     printer.Print(service.methods[m],
                   "::absl::StatusOr<$response$> $call$(::ferry::ClientContext& ctx,\n"
                   "    const $request$& request);\n"
+                  "::absl::Status $call$(::ferry::ClientContext& ctx, const $request$& request,\n"
+                  "    $response$* response);\n"
                   "void $async$(::ferry::ClientContext& ctx, const $request$& request,\n"
                   "    ::absl::AnyInvocable<void(::absl::StatusOr<$response$>) &&> done);\n");
   }
@@ -304,6 +309,11 @@ void PrintStubDefinitions(Printer& printer, const ServiceInfo& service) {
         "  ::absl::Status status = channel_->Call(ctx, \"$path$\", request, &response);\n"
         "  if (!status.ok()) return status;\n"
         "  return response;\n"
+        "}\n"
+        "\n"
+        "::absl::Status $service_class$::Stub::$call$(::ferry::ClientContext& ctx,\n"
+        "    const $request$& request, $response$* response) {\n"
+        "  return channel_->Call(ctx, \"$path$\", request, response);\n"
         "}\n"
         "\n"
         "void $service_class$::Stub::$async$(::ferry::ClientContext& ctx,\n"

@@ -130,7 +130,8 @@ class ClientConnection final : public internal::CallCanceller,
   absl::Status closed_status_ ABSL_GUARDED_BY(mu_);
   // GOAWAY: calls above this id were not processed by the server.
   uint32_t goaway_last_id_ ABSL_GUARDED_BY(mu_) = UINT32_MAX;
-  absl::Time last_read_ ABSL_GUARDED_BY(mu_);
+  // When a reader last returned (CLOCK_MONOTONIC_COARSE ns), for StillAlive().
+  std::atomic<int64_t> last_read_nanos_{0};
   CallEndView end_view_ ABSL_GUARDED_BY(mu_);  // reused to decode CALL_END frames
   std::condition_variable helper_cv_;
   std::thread helper_ ABSL_GUARDED_BY(mu_);

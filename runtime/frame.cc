@@ -246,6 +246,28 @@ void EncodeCallStart(absl::string_view method, int64_t budget_us, const Metadata
   PutPairs(out, md);
 }
 
+absl::string_view CallStartEncoder::Encode(absl::string_view method, int64_t budget_us,
+                                           const Metadata& md) {
+  if (method_end_ != 2 + method.size() || buf_.size() < method_end_ ||
+      std::memcmp(buf_.data() + 2, method.data(), method.size()) != 0) {
+    buf_.clear();
+    Put16(&buf_, static_cast<uint16_t>(method.size()));
+    buf_.append(method.data(), method.size());
+    method_end_ = buf_.size();
+  }
+  if (md.empty()) {
+    // Budget and a zero pair count written in place: no appends on the usual path.
+    buf_.resize(method_end_ + 10);
+    Store64(&buf_[method_end_], static_cast<uint64_t>(budget_us));
+    Store16(&buf_[method_end_ + 8], 0);
+    return buf_;
+  }
+  buf_.resize(method_end_);
+  Put64(&buf_, static_cast<uint64_t>(budget_us));
+  PutPairs(&buf_, md);
+  return buf_;
+}
+
 absl::Status DecodeCallStart(absl::string_view payload, CallStartView* view) {
   Reader r(payload, "CALL_START");
   uint16_t len = 0;
@@ -271,7 +293,22 @@ void EncodeCallEnd(const absl::Status& status, const Metadata& trailers, std::st
   PutPairs(out, trailers);
 }
 
+absl::string_view OkCallEndPayload() {
+  static const std::string* const ok = [] {
+    auto* s = new std::string;
+    EncodeCallEnd(absl::OkStatus(), {}, s);
+    return s;
+  }();
+  return *ok;
+}
+
 absl::Status DecodeCallEnd(absl::string_view payload, CallEndView* view) {
+  if (payload == OkCallEndPayload()) {
+    view->code = absl::StatusCode::kOk;
+    view->message = {};
+    view->trailers.clear();
+    return absl::OkStatus();
+  }
   Reader r(payload, "CALL_END");
   uint32_t code = 0, len = 0;
   if (r.U32(&code) && r.U32(&len) && r.Bytes(len, &view->message)) r.Pairs(&view->trailers);

@@ -149,12 +149,27 @@ void EncodeCallStart(absl::string_view method, int64_t budget_us, const Metadata
 // Decodes into `view` (reusing its vector's capacity). Views point into `payload`.
 absl::Status DecodeCallStart(absl::string_view payload, CallStartView* view);
 
+// Encodes CALL_START payloads for one thread, keeping the previous call's method bytes:
+// a caller that repeats a method (the usual case) only rewrites the deadline budget and
+// the metadata. The returned view is valid until the next Encode().
+class CallStartEncoder {
+ public:
+  absl::string_view Encode(absl::string_view method, int64_t budget_us, const Metadata& md);
+
+ private:
+  std::string buf_;
+  size_t method_end_ = 0;  // bytes of buf_ holding the u16 length and the method
+};
+
 struct CallEndView {
   absl::StatusCode code = absl::StatusCode::kOk;
   absl::string_view message;
   std::vector<std::pair<absl::string_view, absl::string_view>> trailers;
 };
 void EncodeCallEnd(const absl::Status& status, const Metadata& trailers, std::string* out);
+// The CALL_END payload of an OK status without trailers (what almost every call ends
+// with), encoded once. DecodeCallEnd recognises it without parsing.
+absl::string_view OkCallEndPayload();
 absl::Status DecodeCallEnd(absl::string_view payload, CallEndView* view);
 
 struct GoAwayPayload {

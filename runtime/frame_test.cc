@@ -130,6 +130,48 @@ TEST(CallEnd, RoundTripsStatusAndTrailers) {
   EXPECT_EQ(v.trailers[0].first, "retry");
 }
 
+TEST(CallStart, EncoderGivesTheSameBytesAsEncodeCallStartWhateverCameBefore) {
+  // Repeated, changed, longer, shorter and prefix-sharing methods; deadlines and metadata
+  // coming and going: every payload must equal a fresh encoding.
+  const Metadata md = {{"x-id", "7"}};
+  const struct {
+    const char* method;
+    int64_t budget;
+    bool with_md;
+  } calls[] = {{"/a.B/Get", kNoDeadline, false}, {"/a.B/Get", 1500, true},
+               {"/a.B/Get", kNoDeadline, false}, {"/a.B/GetMore", 0, false},
+               {"/a.B/Ge", kNoDeadline, true},   {"/a.B/Ge", 99, false},
+               {"/x.Y/Get", kNoDeadline, false}, {"", kNoDeadline, false},
+               {"/a.B/Get", 1, true}};
+  CallStartEncoder encoder;
+  for (const auto& c : calls) {
+    const Metadata& m = c.with_md ? md : Metadata();
+    std::string expected;
+    EncodeCallStart(c.method, c.budget, m, &expected);
+    EXPECT_EQ(encoder.Encode(c.method, c.budget, m), expected) << c.method << " " << c.budget;
+  }
+}
+
+TEST(CallEnd, OkWithoutTrailersHasOneCanonicalPayload) {
+  std::string buf;
+  EncodeCallEnd(absl::OkStatus(), {}, &buf);
+  EXPECT_EQ(OkCallEndPayload(), buf);
+  CallEndView v;
+  v.code = absl::StatusCode::kInternal;
+  v.message = "stale";
+  v.trailers.emplace_back("stale", "x");
+  ASSERT_TRUE(DecodeCallEnd(OkCallEndPayload(), &v).ok());
+  EXPECT_EQ(v.code, absl::StatusCode::kOk);
+  EXPECT_TRUE(v.message.empty());
+  EXPECT_TRUE(v.trailers.empty());
+  // An OK status with trailers is not the canonical payload and still decodes in full.
+  buf.clear();
+  EncodeCallEnd(absl::OkStatus(), {{"k", "v"}}, &buf);
+  ASSERT_TRUE(DecodeCallEnd(buf, &v).ok());
+  ASSERT_EQ(v.trailers.size(), 1u);
+  EXPECT_EQ(v.trailers[0].second, "v");
+}
+
 TEST(CallEnd, RejectsUnknownCode) {
   std::string buf;
   EncodeCallEnd(absl::OkStatus(), {}, &buf);

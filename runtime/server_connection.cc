@@ -311,6 +311,21 @@ void ServerConnection::RunHandler(Call* call, absl::string_view request) {
 }
 
 void ServerConnection::Finish(Call* call, absl::Status status) {
+  if (!call->pooled) {
+    // Inline (or never dispatched): we are on the reader thread, the only thread that
+    // takes calls off the free list, so the call can be released before its reply is
+    // sent from its buffers; one lock instead of two.
+    bool send;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      send = !call->ended;
+      if (send) calls_.erase(call->id);
+      Release(call);
+    }
+    if (send) SendEnd(call, status);
+    server_->CallFinished();
+    return;
+  }
   bool send;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -330,11 +345,15 @@ void ServerConnection::Finish(Call* call, absl::Status status) {
 }
 
 void ServerConnection::SendEnd(Call* call, const absl::Status& status) {
-  call->end_payload.clear();
-  EncodeCallEnd(status, ServerCallAccess::trailers(*call->ctx), &call->end_payload);
-  const OutFrame frames[2] = {
-      MakeFrame(FrameType::kMessage, 0, call->id, call->response),
-      MakeFrame(FrameType::kCallEnd, 0, call->id, call->end_payload)};
+  const Metadata& trailers = ServerCallAccess::trailers(*call->ctx);
+  absl::string_view end = OkCallEndPayload();
+  if (!status.ok() || !trailers.empty()) {
+    call->end_payload.clear();
+    EncodeCallEnd(status, trailers, &call->end_payload);
+    end = call->end_payload;
+  }
+  const OutFrame frames[2] = {MakeFrame(FrameType::kMessage, 0, call->id, call->response),
+                              MakeFrame(FrameType::kCallEnd, 0, call->id, end)};
   absl::Span<const OutFrame> out(frames, 2);
   if (!status.ok()) out = out.subspan(1);
   if (!conn_->Send(out, absl::Now() + kReplySendTimeout).ok()) conn_->Close();

@@ -17,6 +17,7 @@
 #ifndef FERRY_RUNTIME_SERVICE_H_
 #define FERRY_RUNTIME_SERVICE_H_
 
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
@@ -60,23 +61,19 @@ class Service {
 
 namespace internal {
 
-// Decodes Req, runs (service->*handler)(ctx, req, &resp), encodes Resp. The request and
-// reply live on an arena whose first block is on the stack, so small calls do not touch
-// the heap for message objects.
+// Messages larger than this (serialized) are not kept for reuse after their call, so a
+// thread keeps at most a few small messages per method type.
+inline constexpr size_t kReuseMessagesUpTo = 64 * 1024;
+
 template <typename Req, typename Resp, typename S, typename Base>
-absl::Status RunUnary(S* service, absl::Status (Base::*handler)(ServerContext&, const Req&, Resp*),
-                      ServerContext& ctx, absl::string_view request, std::string* response) {
-  alignas(8) char initial_block[2048];
-  google::protobuf::ArenaOptions opts;
-  opts.initial_block = initial_block;
-  opts.initial_block_size = sizeof(initial_block);
-  google::protobuf::Arena arena(opts);
-  Req* req = google::protobuf::Arena::CreateMessage<Req>(&arena);
+absl::Status RunUnaryWith(S* service,
+                          absl::Status (Base::*handler)(ServerContext&, const Req&, Resp*),
+                          ServerContext& ctx, absl::string_view request, Req* req, Resp* resp,
+                          std::string* response) {
   if (!req->ParseFromArray(request.data(), static_cast<int>(request.size()))) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot decode ", req->GetTypeName(), " request for ", ctx.method()));
   }
-  Resp* resp = google::protobuf::Arena::CreateMessage<Resp>(&arena);
   absl::Status status = (service->*handler)(ctx, *req, resp);
   if (!status.ok()) return status;
   if (!SerializeWithSize(*resp, MessageSize(*resp), response)) {
@@ -84,6 +81,45 @@ absl::Status RunUnary(S* service, absl::Status (Base::*handler)(ServerContext&, 
                                             ctx.method()));
   }
   return absl::OkStatus();
+}
+
+// Decodes Req, runs (service->*handler)(ctx, req, &resp), encodes Resp.
+//
+// The request and reply objects are kept per thread and per method type and reused
+// (cleared) by the next call, so a steady stream of calls allocates nothing for message
+// objects and parses into buffers that already have capacity. Messages that grew past
+// kReuseMessagesUpTo are dropped after their call. A handler re-entering dispatch on the
+// same thread (a service calling another one in-process, inline) gets fresh messages on
+// an arena whose first block is on the stack.
+template <typename Req, typename Resp, typename S, typename Base>
+absl::Status RunUnary(S* service, absl::Status (Base::*handler)(ServerContext&, const Req&, Resp*),
+                      ServerContext& ctx, absl::string_view request, std::string* response) {
+  struct Reused {
+    Req req;
+    Resp resp;
+    bool busy = false;
+  };
+  thread_local std::unique_ptr<Reused> reused;
+  if (reused == nullptr) reused = std::make_unique<Reused>();
+  if (reused->busy) {
+    alignas(8) char initial_block[2048];
+    google::protobuf::ArenaOptions opts;
+    opts.initial_block = initial_block;
+    opts.initial_block_size = sizeof(initial_block);
+    google::protobuf::Arena arena(opts);
+    return RunUnaryWith(service, handler, ctx, request,
+                        google::protobuf::Arena::CreateMessage<Req>(&arena),
+                        google::protobuf::Arena::CreateMessage<Resp>(&arena), response);
+  }
+  Reused* r = reused.get();
+  r->busy = true;
+  r->resp.Clear();
+  absl::Status status = RunUnaryWith(service, handler, ctx, request, &r->req, &r->resp, response);
+  r->busy = false;
+  if (request.size() > kReuseMessagesUpTo || response->size() > kReuseMessagesUpTo) {
+    reused.reset();
+  }
+  return status;
 }
 
 inline absl::Status NoSuchMethod(int method_index) {

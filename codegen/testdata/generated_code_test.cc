@@ -44,40 +44,42 @@ using ::testing::HasSubstr;
 
 // ---- The exact API: signatures checked at compile time. ----
 
+// Compiles only if `member` (possibly overloaded) has a member of exactly type T.
+template <typename T>
+constexpr bool HasSignature(T member) {
+  return member != nullptr;
+}
+
+
 static_assert(Greeter::kServiceName == "ferry.test.basic.Greeter");
 static_assert(std::is_base_of_v<::ferry::Service, Greeter::Service>);
 static_assert(std::is_constructible_v<Greeter::Stub, std::shared_ptr<::ferry::Channel>>);
 static_assert(!std::is_convertible_v<std::shared_ptr<::ferry::Channel>, Greeter::Stub>,
               "the Stub constructor is explicit");
-static_assert(std::is_same_v<decltype(&Greeter::Stub::Greet),
-                             absl::StatusOr<GreetReply> (Greeter::Stub::*)(
-                                 ferry::ClientContext&, const GreetRequest&)>);
-static_assert(std::is_same_v<decltype(&Greeter::Stub::GreetAsync),
-                             void (Greeter::Stub::*)(
+static_assert(HasSignature<absl::StatusOr<GreetReply> (Greeter::Stub::*)(
+                                 ferry::ClientContext&, const GreetRequest&)>(&Greeter::Stub::Greet));
+static_assert(HasSignature<void (Greeter::Stub::*)(
                                  ferry::ClientContext&, const GreetRequest&,
-                                 absl::AnyInvocable<void(absl::StatusOr<GreetReply>) &&>)>);
-static_assert(std::is_same_v<decltype(&Greeter::Service::Greet),
-                             absl::Status (Greeter::Service::*)(ferry::ServerContext&,
-                                                                const GreetRequest&, GreetReply*)>);
+                                 absl::AnyInvocable<void(absl::StatusOr<GreetReply>) &&>)>(&Greeter::Stub::GreetAsync));
+static_assert(HasSignature<absl::Status (Greeter::Service::*)(ferry::ServerContext&,
+                                                                const GreetRequest&, GreetReply*)>(&Greeter::Service::Greet));
+static_assert(HasSignature<absl::Status (Greeter::Stub::*)(ferry::ClientContext&,
+                                                          const GreetRequest&, GreetReply*)>(
+    &Greeter::Stub::Greet));
 // Nested messages, imported messages and well-known types, by protobuf's class names.
-static_assert(std::is_same_v<decltype(&Greeter::Stub::Describe),
-                             absl::StatusOr<Item_Detail> (Greeter::Stub::*)(ferry::ClientContext&,
-                                                                            const Item&)>);
-static_assert(std::is_same_v<decltype(&Greeter::Stub::Wrap),
-                             absl::StatusOr<Envelope> (Greeter::Stub::*)(
-                                 ferry::ClientContext&, const Envelope_Payload&)>);
-static_assert(std::is_same_v<decltype(&Greeter::Stub::Now),
-                             absl::StatusOr<google::protobuf::Timestamp> (Greeter::Stub::*)(
-                                 ferry::ClientContext&, const google::protobuf::Empty&)>);
+static_assert(HasSignature<absl::StatusOr<Item_Detail> (Greeter::Stub::*)(ferry::ClientContext&,
+                                                                            const Item&)>(&Greeter::Stub::Describe));
+static_assert(HasSignature<absl::StatusOr<Envelope> (Greeter::Stub::*)(
+                                 ferry::ClientContext&, const Envelope_Payload&)>(&Greeter::Stub::Wrap));
+static_assert(HasSignature<absl::StatusOr<google::protobuf::Timestamp> (Greeter::Stub::*)(
+                                 ferry::ClientContext&, const google::protobuf::Empty&)>(&Greeter::Stub::Now));
 // Renamed methods: the blocking and async names of one method.
-static_assert(std::is_same_v<decltype(&ferry::test::clash::Keywords::Stub::delete_Async),
-                             void (ferry::test::clash::Keywords::Stub::*)(
+static_assert(HasSignature<void (ferry::test::clash::Keywords::Stub::*)(
                                  ferry::ClientContext&, const Msg&,
-                                 absl::AnyInvocable<void(absl::StatusOr<Msg>) &&>)>);
-static_assert(std::is_same_v<decltype(&ferry::test::clash::Members::Stub::GetAsync_Async),
-                             void (ferry::test::clash::Members::Stub::*)(
+                                 absl::AnyInvocable<void(absl::StatusOr<Msg>) &&>)>(&ferry::test::clash::Keywords::Stub::delete_Async));
+static_assert(HasSignature<void (ferry::test::clash::Members::Stub::*)(
                                  ferry::ClientContext&, const Msg&,
-                                 absl::AnyInvocable<void(absl::StatusOr<Msg>) &&>)>);
+                                 absl::AnyInvocable<void(absl::StatusOr<Msg>) &&>)>(&ferry::test::clash::Members::Stub::GetAsync_Async));
 // gRPC's stubs of the same file live beside Ferry's, in a nested namespace.
 static_assert(std::is_base_of_v<::grpc::Service,
                                 ::ferry::test::basic::grpc_gen::Greeter::Service>);
@@ -283,6 +285,69 @@ TEST(BasicTest, SecondServiceOfTheFileIsIndependent) {
   ASSERT_TRUE(deeper.ok()) << deeper.status();
   EXPECT_EQ(deeper->shared().nested().text(), "deep");
   EXPECT_EQ(deeper->depth(), 2);
+}
+
+// Dispatch reuses request and reply objects per thread (runtime/service.h): every call
+// must still start from empty messages, whatever the previous call left in them.
+class ReuseCounter : public ferry::test::basic::Counter::Service {
+ public:
+  absl::Status Add(ferry::ServerContext& ctx, const Item& request, Item* response) override {
+    // Only set when non-empty, so a reply object carried over uncleared would show.
+    if (!request.name().empty()) response->set_name(request.name());
+    if (request.count() > 0) response->set_count(request.count() + 1);
+    if (request.name() == "outer") {
+      // Re-entering dispatch on this thread while this call's messages are in use.
+      Item inner;
+      inner.set_name("inner");
+      inner.set_count(5);
+      absl::StatusOr<Item> r = Dispatch<Item>(*this, ctx.method(), inner);
+      if (!r.ok()) return r.status();
+      if (r->name() != "inner" || r->count() != 6) return absl::InternalError("inner call");
+      if (request.name() != "outer") return absl::InternalError("outer request clobbered");
+      response->set_count(response->count() + r->count());
+    }
+    return absl::OkStatus();
+  }
+  absl::Status Dive(ferry::ServerContext&, const ferry::test::imported::Shared_Nested&,
+                    ferry::test::imported::Deeper*) override {
+    return absl::OkStatus();
+  }
+};
+
+TEST(BasicTest, EveryCallStartsFromEmptyMessagesThoughTheyAreReused) {
+  ReuseCounter counter;
+  const char* kAdd = "/ferry.test.basic.Counter/Add";
+  Item full;
+  full.set_name("n");
+  full.set_count(41);
+  Item big;
+  big.set_name(std::string(200 * 1024, 'b'));  // above the reuse limit: dropped after
+  for (const Item* first : {&full, &big}) {
+    absl::StatusOr<Item> reply = Dispatch<Item>(counter, kAdd, *first);
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    EXPECT_EQ(reply->name(), first->name());
+    absl::StatusOr<Item> empty = Dispatch<Item>(counter, kAdd, Item());
+    ASSERT_TRUE(empty.ok()) << empty.status();
+    EXPECT_EQ(empty->name(), "");
+    EXPECT_EQ(empty->count(), 0);
+  }
+  // A request that fails to decode leaves nothing behind for the next call either.
+  EXPECT_EQ(DispatchBytes<Item>(counter, kAdd, "\x0a\x05ab").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<Item> after = Dispatch<Item>(counter, kAdd, Item());
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->name(), "");
+}
+
+TEST(BasicTest, HandlerReenteringDispatchOnItsThreadGetsItsOwnMessages) {
+  ReuseCounter counter;
+  Item outer;
+  outer.set_name("outer");
+  outer.set_count(1);
+  absl::StatusOr<Item> reply = Dispatch<Item>(counter, "/ferry.test.basic.Counter/Add", outer);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->name(), "outer");
+  EXPECT_EQ(reply->count(), 2 + 6);
 }
 
 TEST(BasicTest, EmptyServiceHasNoMethods) {

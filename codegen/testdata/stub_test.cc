@@ -149,6 +149,21 @@ TEST_F(StubTest, BlockingCallReturnsTheHandlersError) {
             "method /ferry.test.basic.Greeter/NotOverridden is not implemented");
 }
 
+TEST_F(StubTest, BlockingCallIntoACallerOwnedReplyReusesIt) {
+  Greeter::Stub stub(channel_);
+  GreetRequest request;
+  GreetReply reply;
+  for (const char* name : {"ada", "grace", "al"}) {
+    request.set_name(name);
+    ASSERT_EQ(stub.Greet(*Context(), request, &reply), absl::OkStatus());
+    // Each call replaces the previous reply whole (no leftovers from a longer one).
+    EXPECT_EQ(reply.greeting(),
+              absl::StrCat("hello, ", name, " via /ferry.test.basic.Greeter/Greet"));
+  }
+  request.set_name("nobody");
+  EXPECT_EQ(stub.Greet(*Context(), request, &reply), absl::NotFoundError("no such person"));
+}
+
 TEST_F(StubTest, WellKnownAndNestedTypesTravel) {
   Greeter::Stub stub(channel_);
   absl::StatusOr<google::protobuf::Timestamp> now = stub.Now(*Context(), {});
