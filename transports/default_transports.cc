@@ -4,6 +4,8 @@
 
 #include "absl/base/internal/raw_logging.h"
 #include "transports/loopback/loopback_transport.h"
+#include "transports/pipe/exec_transport.h"
+#include "transports/pipe/stdio_transport.h"
 #include "transports/shm/shm_transport.h"
 #include "transports/tcp/tcp_transport.h"
 #include "transports/uds/uds_transport.h"
@@ -26,6 +28,8 @@ std::shared_ptr<TransportRegistry> NewDefaultTransportRegistry() {
   MustRegister(*registry, std::make_unique<TcpTransport>());
   MustRegister(*registry, std::make_unique<LoopbackTransport>());
   MustRegister(*registry, std::make_unique<ShmTransport>());
+  MustRegister(*registry, std::make_unique<ExecTransport>());
+  MustRegister(*registry, std::make_unique<StdioTransport>());
   return registry;
 }
 
