@@ -8,11 +8,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <random>
 #include <string>
@@ -73,6 +75,15 @@ struct Harness {
                                         const ServerOptions& server_options = {},
                                         const ChannelOptions& channel_options = {}) {
     auto h = std::make_unique<Harness>();
+    if (param.channel_spawns_server) {  // the channel's child is the server
+      h->address = param.make_address();
+      auto channel = Channel::Create(h->address, DefaultTransports(), channel_options);
+      EXPECT_TRUE(channel.ok()) << channel.status();
+      if (!channel.ok()) return nullptr;
+      h->channel = *channel;
+      h->stub = std::make_unique<Conformance::Stub>(h->channel);
+      return h;
+    }
     auto server = ServerBuilder(DefaultTransports())
                       .AddListeningAddress(param.make_address())
                       .RegisterService(&h->service, HandlerThread::kInline)
@@ -100,6 +111,46 @@ absl::StatusOr<EchoReply> EchoBytes(Conformance::Stub& stub, std::string payload
   EchoRequest req;
   *req.mutable_payload() = std::move(payload);
   return stub.Echo(ctx, req);
+}
+
+// This process's live children (for channels that spawn their server).
+std::vector<pid_t> ChildPids() {
+  std::vector<pid_t> pids;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    int pid = 0;
+    if (!absl::SimpleAtoi(entry.path().filename().string(), &pid)) continue;
+    std::ifstream in(entry.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // "pid (comm) state ppid ...": comm may hold spaces, so parse after the last ')'.
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    char state = 0;
+    int ppid = 0;
+    if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) != 2) continue;
+    if (ppid == getpid() && state != 'Z') pids.push_back(pid);
+  }
+  return pids;
+}
+
+// The one child in `after` that is not in `before`, or -1.
+pid_t NewChild(const std::vector<pid_t>& before, const std::vector<pid_t>& after) {
+  pid_t found = -1;
+  for (pid_t p : after) {
+    if (std::find(before.begin(), before.end(), p) != before.end()) continue;
+    if (found != -1) return -1;
+    found = p;
+  }
+  return found;
+}
+
+// True once /proc/<pid> is gone: exited and reaped (a zombie keeps its entry).
+bool ReapedWithin(pid_t pid, absl::Duration timeout) {
+  const absl::Time give_up = absl::Now() + timeout;
+  while (absl::Now() < give_up) {
+    if (!std::filesystem::exists(absl::StrCat("/proc/", pid))) return true;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return false;
 }
 
 long RssKiB() {
@@ -181,6 +232,10 @@ TEST_P(RpcConformance, OneByteOverTheLimitIsResourceExhaustedAndTheChannelStaysU
 }
 
 TEST_P(RpcConformance, ServerLimitSmallerThanClientsIsHonouredBeforeSending) {
+  if (GetParam().channel_spawns_server) {
+    GTEST_SKIP() << "the server is the child the channel spawns, with conformance_server's "
+                    "default limits";
+  }
   ServerOptions so;
   so.max_receive_message_size = 64 << 10;
   auto h = Harness::Start(GetParam(), so);
@@ -249,7 +304,9 @@ TEST_P(RpcConformance, DeadlineExceededAndTheHandlerSeesTheCallCancelled) {
   absl::StatusOr<SleepReply> r = h->stub->Sleep(ctx, req);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
-  EXPECT_EQ(h->service.SleepOutcome("deadline", absl::Seconds(5)), std::optional<bool>(true));
+  if (h->server != nullptr) {  // else the handler runs in the child the channel spawned
+    EXPECT_EQ(h->service.SleepOutcome("deadline", absl::Seconds(5)), std::optional<bool>(true));
+  }
   EXPECT_TRUE(EchoBytes(*h->stub, "after deadline").ok());
 }
 
@@ -266,11 +323,18 @@ TEST_P(RpcConformance, CancelEndsTheCallAndTheHandlerSeesIt) {
     status = r.status();
     done.Notify();
   });
-  while (h->service.sleeping() == 0) absl::SleepFor(absl::Milliseconds(1));
+  if (h->server != nullptr) {
+    while (h->service.sleeping() == 0) absl::SleepFor(absl::Milliseconds(1));
+  } else {
+    absl::SleepFor(absl::Milliseconds(200));  // the handler is in the spawned child
+  }
   ctx.Cancel();
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(5)));
   EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
-  EXPECT_EQ(h->service.SleepOutcome("cancel", absl::Seconds(5)), std::optional<bool>(true));
+  if (h->server != nullptr) {
+    EXPECT_EQ(h->service.SleepOutcome("cancel", absl::Seconds(5)), std::optional<bool>(true));
+  }
+  EXPECT_TRUE(EchoBytes(*h->stub, "after cancel").ok());
 }
 
 TEST_P(RpcConformance, UnknownMethodIsUnimplemented) {
@@ -348,6 +412,21 @@ TEST_P(RpcConformance, GracefulShutdownDrainsCallsInFlight) {
     result = std::move(r);
     done.Notify();
   });
+  if (h->server == nullptr) {
+    // The spawned conformance_server shuts down gracefully on SIGTERM.
+    ASSERT_TRUE(EchoBytes(*h->stub, "spawned").ok());
+    const std::vector<pid_t> children = ChildPids();
+    ASSERT_EQ(children.size(), 1u) << "expected the one child the channel spawned";
+    absl::SleepFor(absl::Milliseconds(100));  // let the Sleep call reach the child
+    ASSERT_EQ(kill(children[0], SIGTERM), 0);
+    ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_FALSE(result->cancelled());
+    EXPECT_TRUE(ReapedWithin(children[0], absl::Seconds(10)));
+    // The next call spawns a new server.
+    EXPECT_TRUE(EchoBytes(*h->stub, "respawned").ok());
+    return;
+  }
   while (h->service.sleeping() == 0) absl::SleepFor(absl::Milliseconds(1));
   h->server->Shutdown(absl::Now() + absl::Seconds(10));
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
@@ -400,8 +479,47 @@ TEST_P(RpcConformance, GarbageOnARawConnectionClosesOnlyThatConnection) {
   EXPECT_LT(RssKiB() - rss_before, 64 * 1024) << "RSS grew from " << rss_before << " KiB";
 }
 
+// The channel spawned its server: kill that child mid-call (UNAVAILABLE, promptly), see
+// it reaped, and see the next call run on a new child.
+void KillTheSpawnedServerMidCall(const RpcConformanceParam& param) {
+  const std::vector<pid_t> before = ChildPids();
+  auto channel = Channel::Create(param.make_address(), DefaultTransports());
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  Conformance::Stub stub(*channel);
+  ASSERT_TRUE(EchoBytes(stub, "alive").ok());
+  const pid_t child = NewChild(before, ChildPids());
+  ASSERT_GT(child, 0) << "cannot tell which child the channel spawned";
+  absl::Status status;
+  absl::Duration took;
+  std::thread caller([&] {
+    ClientContext ctx;
+    ctx.set_timeout(absl::Seconds(30));
+    SleepRequest req;
+    req.set_ms(20000);
+    const absl::Time start = absl::Now();
+    status = stub.Sleep(ctx, req).status();
+    took = absl::Now() - start;
+  });
+  absl::SleepFor(absl::Milliseconds(300));
+  ASSERT_EQ(kill(child, SIGKILL), 0);
+  caller.join();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_LT(took, absl::Seconds(5));
+  EXPECT_TRUE(ReapedWithin(child, absl::Seconds(10))) << "the killed child was not reaped";
+  absl::StatusOr<EchoReply> again = EchoBytes(stub, "respawned");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->payload(), "respawned");
+  const std::vector<pid_t> now = ChildPids();
+  EXPECT_EQ(std::find(now.begin(), now.end(), child), now.end());
+  EXPECT_EQ(now.size(), before.size() + 1) << "expected exactly one new child";
+}
+
 TEST_P(RpcConformance, ServerKilledMidCallIsUnavailableBeforeTheDeadline) {
   if (!GetParam().cross_process) GTEST_SKIP() << GetParam().name << " is in-process only";
+  if (GetParam().channel_spawns_server) {
+    KillTheSpawnedServerMidCall(GetParam());
+    return;
+  }
   absl::StatusOr<ChildServer> child = ChildServer::Start(GetParam().make_address());
   ASSERT_TRUE(child.ok()) << child.status();
   auto channel = Channel::Create(child->address(), DefaultTransports());
@@ -429,6 +547,25 @@ TEST_P(RpcConformance, ServerKilledMidCallIsUnavailableBeforeTheDeadline) {
 
 TEST_P(RpcConformance, ChannelReconnectsAfterServerRestart) {
   if (!GetParam().cross_process) GTEST_SKIP() << GetParam().name << " is in-process only";
+  if (GetParam().channel_spawns_server) {
+    // "Restart" is the channel's own: it respawns its server on the next call.
+    const std::vector<pid_t> before = ChildPids();
+    auto channel = Channel::Create(GetParam().make_address(), DefaultTransports());
+    ASSERT_TRUE(channel.ok()) << channel.status();
+    Conformance::Stub stub(*channel);
+    ASSERT_TRUE(EchoBytes(stub, "first").ok());
+    const pid_t first = NewChild(before, ChildPids());
+    ASSERT_GT(first, 0);
+    ASSERT_EQ(kill(first, SIGKILL), 0);
+    ASSERT_TRUE(ReapedWithin(first, absl::Seconds(10)));
+    absl::StatusOr<EchoReply> r = EchoBytes(stub, "second");
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->payload(), "second");
+    const pid_t second = NewChild(before, ChildPids());
+    EXPECT_GT(second, 0);
+    EXPECT_NE(second, first);
+    return;
+  }
   absl::StatusOr<ChildServer> first = ChildServer::Start(GetParam().make_address());
   ASSERT_TRUE(first.ok()) << first.status();
   const std::string bound = first->address();

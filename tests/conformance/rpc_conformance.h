@@ -36,6 +36,15 @@ struct RpcConformanceParam {
   // For cross-process restart: the address a restarted server should bind, given the
   // address the first one reported (TCP: the same port; UDS: the same path).
   std::function<std::string(const std::string& bound_address)> rebind_address;
+  // For transports whose client spawns its server (exec:): make_address() returns the
+  // address a channel connects to, and there is no server in this process: the child
+  // the channel spawned is the server (tests/conformance/conformance_server on
+  // "stdio:-"). Tests that reach into the server (its service's state, its options,
+  // Shutdown()) check what they can from outside (Shutdown becomes SIGTERM to the
+  // child; a test that needs other server options is skipped), and the SIGKILL and
+  // restart tests kill the child the channel spawned, check UNAVAILABLE, and check that
+  // the next call runs on a newly spawned child.
+  bool channel_spawns_server = false;
 };
 
 std::string ParamName(const testing::TestParamInfo<RpcConformanceParam>& info);
