@@ -6,6 +6,7 @@
 #include "transports/loopback/loopback_transport.h"
 #include "transports/pipe/exec_transport.h"
 #include "transports/pipe/stdio_transport.h"
+#include "transports/mq/mq_transport.h"
 #include "transports/shm/shm_transport.h"
 #include "transports/tcp/tcp_transport.h"
 #include "transports/uds/uds_transport.h"
@@ -30,6 +31,7 @@ std::shared_ptr<TransportRegistry> NewDefaultTransportRegistry() {
   MustRegister(*registry, std::make_unique<ShmTransport>());
   MustRegister(*registry, std::make_unique<ExecTransport>());
   MustRegister(*registry, std::make_unique<StdioTransport>());
+  MustRegister(*registry, std::make_unique<MqTransport>());
   return registry;
 }
 
