@@ -9,6 +9,7 @@
 #include "transports/mq/mq_transport.h"
 #include "transports/shm/shm_transport.h"
 #include "transports/tcp/tcp_transport.h"
+#include "transports/udp/udp_transport.h"
 #include "transports/uds/uds_transport.h"
 
 namespace ferry {
@@ -32,6 +33,7 @@ std::shared_ptr<TransportRegistry> NewDefaultTransportRegistry() {
   MustRegister(*registry, std::make_unique<ExecTransport>());
   MustRegister(*registry, std::make_unique<StdioTransport>());
   MustRegister(*registry, std::make_unique<MqTransport>());
+  MustRegister(*registry, std::make_unique<UdpTransport>());
   return registry;
 }
 
