@@ -2,12 +2,20 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 namespace ferry::conformance {
 
 absl::Status ConformanceService::Echo(ServerContext& ctx, const EchoRequest& request,
                                       EchoReply* reply) {
+  // A hostile reply_size (up to 2^64) must not make the server allocate it: anything far
+  // beyond every message limit is refused here (//fuzz:server_dispatch_fuzzer sends such).
+  constexpr uint64_t kMaxReplySize = uint64_t{64} << 20;
+  if (request.reply_size() > kMaxReplySize) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("reply_size ", request.reply_size(), " is over ", kMaxReplySize));
+  }
   if (request.reply_size() > 0) {
     reply->mutable_payload()->assign(request.reply_size(), 'r');
   } else {
