@@ -307,6 +307,9 @@ absl::Status UdpConnection::Send(absl::Span<const OutFrame> frames, absl::Time d
   // acknowledged fit the window again (flow control across units; replies excepted, as
   // the client acknowledges them with its next request).
   const size_t window_bytes = size_t{cfg_.window} * cfg_.fragment;
+  uint32_t progress_mark = 0, have_mark = 0;
+  absl::Time progress_at = absl::Now();
+  absl::Duration stall_backoff = cfg_.rto;
   for (;;) {
     if (!UsableLocked(&why)) return why;
     bool done;
@@ -320,6 +323,24 @@ absl::Status UdpConnection::Send(absl::Span<const OutFrame> frames, absl::Time d
               (!confirm && it->second.sent_upto == it->second.nfrags && UnackedLocked() <= window_bytes));
     }
     if (done) return absl::OkStatus();
+    if (kind == kFlagReply && groups.size() == 1) {
+      // A long reply whose window stalled (its acknowledgement or the fragment asking for
+      // it was lost): ask again rather than wait for the client's probe.
+      OutUnit& u = replies_.at(last_seq);
+      const absl::Time t = absl::Now();
+      if (u.sent_upto != progress_mark || u.have != have_mark) {
+        progress_mark = u.sent_upto;
+        have_mark = u.have;
+        progress_at = t;
+        stall_backoff = cfg_.rto;
+      } else if (t - progress_at > stall_backoff) {
+        u.want_ack = true;
+        SendFragmentsLocked(u, /*repair=*/true);
+        u.want_ack = false;
+        progress_at = t;
+        stall_backoff = std::min(stall_backoff * 2, cfg_.max_rto);
+      }
+    }
     if (absl::Now() >= deadline) {
       // The peer may hold part of the unit, and later units would wait behind it forever:
       // the connection is unusable.
@@ -328,7 +349,8 @@ absl::Status UdpConnection::Send(absl::Span<const OutFrame> frames, absl::Time d
       Close();
       return absl::DeadlineExceededError("send not acknowledged before the deadline");
     }
-    PumpLocked(lock, deadline);
+    PumpLocked(lock, kind == kFlagReply ? std::min(deadline, progress_at + stall_backoff)
+                                        : deadline);
   }
 }
 
@@ -657,6 +679,17 @@ void UdpConnection::HandleDataLocked(const DatagramHeader& h, absl::string_view 
         if (spare_.size() < 8) spare_.push_back(std::move(it->second.bytes));
         out_.erase(it);
         break;
+      }
+    }
+  }
+  if (o == Reassembler::Outcome::kAdded && role_ == Role::kClient) {
+    // The server is making progress: probe soon again if it stalls, not after a backoff
+    // grown while a long handler ran.
+    const absl::Time t = absl::Now();
+    for (auto& [seq, u] : out_) {
+      if (u.delivered && u.next_at > t + cfg_.rto) {
+        u.backoff = cfg_.rto;
+        u.next_at = t + cfg_.rto;
       }
     }
   }

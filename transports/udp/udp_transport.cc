@@ -168,10 +168,12 @@ int SetBuffers(int fd, int want) {
 
 // Fragments per unit we can take in one burst without overflowing our receive buffer
 // (each datagram costs its size plus roughly 1 KiB of kernel bookkeeping); half of it,
-// since another unit may be arriving at the same time.
+// since another unit may be arriving at the same time. At most 256: a burst also passes
+// the kernel's per-CPU input queue (net.core.netdev_max_backlog, 1000 packets by default),
+// which drops the excess on loopback.
 uint32_t WindowFor(int rcvbuf, uint32_t fragment) {
   const int64_t w = static_cast<int64_t>(rcvbuf) / (fragment + 1024) / 2;
-  return static_cast<uint32_t>(std::clamp<int64_t>(w, 2, 1024));
+  return static_cast<uint32_t>(std::clamp<int64_t>(w, 2, 256));
 }
 
 uint32_t MaxUnit(const ConnectionLimits& limits) {

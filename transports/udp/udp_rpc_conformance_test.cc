@@ -1,0 +1,48 @@
+// The RPC conformance suite (tests/conformance) over udp:, with real stubs and a real
+// Server; the SIGKILL and restart cases put the server in a child process
+// (tests/conformance/conformance_server, which finds "udp" in DefaultTransports()).
+//
+// Variants: IPv4 with the loopback defaults; IPv4 with 1400-byte fragments (what
+// crosses a 1500-byte-MTU network: a 4 MiB message is ~3000 datagrams); and IPv4 where
+// both ends drop, duplicate and reorder 3% of their datagrams each (seeded), so every
+// test of the suite also runs through retransmission, the reply cache and fragment
+// repair.
+#include <atomic>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "tests/conformance/rpc_conformance.h"
+
+namespace ferry::conformance {
+namespace {
+
+RpcConformanceParam UdpParam(const std::string& name, const std::string& options) {
+  RpcConformanceParam p;
+  p.name = name;
+  p.make_address = [options] { return absl::StrCat("udp://127.0.0.1:0", options); };
+  p.cross_process = true;
+  // Not a byte stream: hostile datagrams are covered by udp_transport_test.
+  p.raw_connect = nullptr;
+  // The restarted server binds the same port (the dead one's sockets are gone).
+  p.rebind_address = [](const std::string& bound) { return bound; };
+  return p;
+}
+
+uint64_t Seed() {
+  static const uint64_t seed = std::random_device{}();
+  return seed;
+}
+
+std::vector<RpcConformanceParam> Params() {
+  std::printf("fault seed for udp_lossy: %llu\n", static_cast<unsigned long long>(Seed()));
+  return {UdpParam("udp", ""), UdpParam("udp_fragment1400", "?fragment=1400"),
+          UdpParam("udp_lossy", absl::StrCat("?loss=0.03&dup=0.03&reorder=0.03&rto_ms=10&seed=",
+                                             Seed()))};
+}
+
+INSTANTIATE_TEST_SUITE_P(Udp, RpcConformance, testing::ValuesIn(Params()), ParamName);
+
+}  // namespace
+}  // namespace ferry::conformance
