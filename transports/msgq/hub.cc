@@ -92,9 +92,14 @@ absl::StatusOr<size_t> Hub::Next(Slot& slot, char* buf, absl::Time until) {
         const auto kind = static_cast<PieceKind>(static_cast<unsigned char>(m[1]));
         const uint32_t conn =
             kind == PieceKind::kOpen ? kAcceptConn : absl::big_endian::Load32(m.data() + 4);
-        bool mine = conn == slot.conn;
-        if (kind == PieceKind::kWake && conn == kAnyConn) mine = absl::Now() >= until;
-        if (mine) {
+        if (kind == PieceKind::kWake && conn == kAnyConn) {
+          // A timer's wake-up (SysV): it ends the wait of whoever's time has come.
+          if (absl::Now() < until) continue;
+          leader_ = nullptr;
+          WakeSuccessor(&slot);
+          return absl::DeadlineExceededError("no message before the deadline");
+        }
+        if (conn == slot.conn) {
           leader_ = nullptr;
           WakeSuccessor(&slot);
           return *r;

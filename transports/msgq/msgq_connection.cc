@@ -237,6 +237,11 @@ absl::StatusOr<Frame> MsgqConnection::Receive(absl::Time deadline) {
     }
     waited = true;
     absl::StatusOr<size_t> n = Fetch(std::min(deadline, now + kWaitSlice));
+    if (n.ok() && *n >= 2 && static_cast<PieceKind>(rx_[1]) == PieceKind::kWake) {
+      // A wake-up (our Close(), or SysV's timer standing in for a receive timeout): look
+      // around exactly as when a wait slice ends.
+      n = absl::DeadlineExceededError("woken");
+    }
     if (!n.ok()) {
       if (n.status().code() == absl::StatusCode::kDeadlineExceeded) {
         if (closed_.load(std::memory_order_acquire)) return Unavailable("connection closed");
