@@ -8,6 +8,7 @@
 #include "transports/pipe/stdio_transport.h"
 #include "transports/mq/mq_transport.h"
 #include "transports/shm/shm_transport.h"
+#include "transports/sysv/sysv_transport.h"
 #include "transports/tcp/tcp_transport.h"
 #include "transports/udp/udp_transport.h"
 #include "transports/uds/uds_transport.h"
@@ -33,6 +34,7 @@ std::shared_ptr<TransportRegistry> NewDefaultTransportRegistry() {
   MustRegister(*registry, std::make_unique<ExecTransport>());
   MustRegister(*registry, std::make_unique<StdioTransport>());
   MustRegister(*registry, std::make_unique<MqTransport>());
+  MustRegister(*registry, std::make_unique<SysvTransport>());
   MustRegister(*registry, std::make_unique<UdpTransport>());
   return registry;
 }
