@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/base/internal/raw_logging.h"
+#include "transports/fifo/fifo_transport.h"
 #include "transports/loopback/loopback_transport.h"
 #include "transports/pipe/exec_transport.h"
 #include "transports/pipe/stdio_transport.h"
@@ -33,6 +34,7 @@ std::shared_ptr<TransportRegistry> NewDefaultTransportRegistry() {
   MustRegister(*registry, std::make_unique<ShmTransport>());
   MustRegister(*registry, std::make_unique<ExecTransport>());
   MustRegister(*registry, std::make_unique<StdioTransport>());
+  MustRegister(*registry, std::make_unique<FifoTransport>());
   MustRegister(*registry, std::make_unique<MqTransport>());
   MustRegister(*registry, std::make_unique<SysvTransport>());
   MustRegister(*registry, std::make_unique<UdpTransport>());

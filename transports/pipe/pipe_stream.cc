@@ -101,7 +101,7 @@ absl::StatusOr<size_t> WriteNoSigpipe(int fd, absl::string_view bytes) {
       block.Consume();
       return absl::UnavailableError("write(pipe): the reader is gone (EPIPE)");
     }
-    if (err == EAGAIN) return absl::UnavailableError("write(pipe): the pipe is full");
+    if (err == EAGAIN) return size_t{0};
     return ErrnoStatus("write(pipe)", err);
   }
 }
