@@ -122,8 +122,8 @@ absl::StatusOr<UniqueFd> ReopenPipe(int fd, int flags);
 
 // write(2) of `bytes` on a (any-mode) fd with SIGPIPE blocked in this thread for the
 // call (and a resulting SIGPIPE consumed): for the few writes outside a PipeByteStream
-// (handshake bytes). Returns the count written or the errno Status (EPIPE ->
-// UNAVAILABLE, EAGAIN -> UNAVAILABLE "pipe full").
+// (handshake bytes). Returns the count written (0 if `fd` is non-blocking and the pipe is
+// full) or the errno Status (EPIPE -> UNAVAILABLE).
 absl::StatusOr<size_t> WriteNoSigpipe(int fd, absl::string_view bytes);
 
 // A new pipe: {read end, write end}, both close-on-exec and blocking.
