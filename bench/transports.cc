@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "bench/raw_shm_mechanism.h"
 #include "bench/raw_stream.h"
+#include "bench/raw_udp_mechanism.h"
 #include "transports/tcp/tcp_transport.h"
 
 namespace ferry::bench {
@@ -39,6 +40,19 @@ absl::StatusOr<std::string> ConsecutivePorts(const Address& ferry_address, Impl 
   return absl::StrCat("tcp://", v6 ? "[" : "", hp->host, v6 ? "]" : "", ":", port);
 }
 
+// UDP: the raw floor and the gRPC-less Ferry peer on consecutive ports, like TCP.
+std::string LoopbackUdpAnyPort(absl::string_view, Impl) { return "udp://127.0.0.1:0"; }
+
+absl::StatusOr<std::string> UdpConsecutivePorts(const Address& ferry_address, Impl impl) {
+  if (impl == Impl::kFerry) return ferry_address.ToString();
+  Address tcp = ferry_address;
+  tcp.scheme = "tcp";
+  tcp.options.clear();
+  absl::StatusOr<std::string> s = ConsecutivePorts(tcp, impl);
+  if (!s.ok()) return s.status();
+  return absl::StrCat("udp", s->substr(3));
+}
+
 // Shared memory: every backing x wake-up combination is its own row (the variant). The
 // rendezvous is an abstract socket, so names must be unique per run: they carry the run's
 // scratch directory name (dir is <scratch>/shm).
@@ -67,10 +81,12 @@ absl::Span<const BenchTransport> BenchTransports() {
   static const UdsRawMechanism* const uds_raw = new UdsRawMechanism();
   static const TcpRawMechanism* const tcp_raw = new TcpRawMechanism();
   static const ShmRawMechanism* const shm_raw = new ShmRawMechanism();
+  static const UdpRawMechanism* const udp_raw = new UdpRawMechanism();
   // Add a mechanism here (and its raw floor); rows appear in this order.
   static const std::vector<BenchTransport>* const table = new std::vector<BenchTransport>{
       {"uds", "unix", "", SocketFileInDir, SuffixedTarget, uds_raw, /*grpc=*/true},
       {"tcp", "tcp", "", LoopbackTcpAnyPort, ConsecutivePorts, tcp_raw, /*grpc=*/true},
+      {"udp", "udp", "", LoopbackUdpAnyPort, UdpConsecutivePorts, udp_raw, /*grpc=*/false},
       // The default wake-up (spin, then futex) first, then the lowest-latency one.
       FERRY_SHM_ROW(memfd, futex), FERRY_SHM_ROW(memfd, spin), FERRY_SHM_ROW(memfd, eventfd),
       FERRY_SHM_ROW(memfd, signal), FERRY_SHM_ROW(shm, futex),   FERRY_SHM_ROW(shm, spin),
