@@ -47,6 +47,18 @@ absl::StatusOr<std::unique_ptr<TransportPeers>> LocalPeers(const BenchTransport&
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", peers->dir, ": ", ec.message()));
   for (Impl impl : options.impls) {
     if (!Serves(transport, impl)) continue;
+    if (transport.client_spawns_server) {
+      // exec: every connection spawns its own server; pin those as --pin asks.
+      std::string address = transport.local_address(peers->dir, impl);
+      if (options.server_cpu >= 0) {
+        absl::StrAppend(&address, "&arg=--internal_cpu=", options.server_cpu);
+      }
+      absl::StatusOr<std::unique_ptr<PeerClient>> client =
+          NewPeerClient(impl, transport, address);
+      if (!client.ok()) return client.status();
+      peers->clients.emplace_back(impl, std::move(*client));
+      continue;
+    }
     absl::StatusOr<ServerChild> child = ServerChild::Start(
         options.self, impl, transport.local_address(peers->dir, impl), options.server_cpu);
     if (!child.ok()) return child.status();

@@ -4,9 +4,11 @@
 
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "bench/raw_pipe_mechanism.h"
 #include "proto/bench.ferry.h"
 #include "proto/bench.pb.h"
 #include "runtime/channel.h"
@@ -93,6 +95,8 @@ class FerryPeerClient final : public PeerClient {
   }
 
   absl::StatusOr<CpuTimes> ServerCpu() override {
+    // exec: one server per connection, all children of this process.
+    if (absl::StartsWith(address_, "exec:")) return SpawnedServersCpu();
     absl::MutexLock lock(&mu_);
     if (control_ == nullptr) {
       absl::StatusOr<std::shared_ptr<Channel>> channel =

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "bench/raw_pipe_mechanism.h"
 
 namespace ferry::bench {
 namespace {
@@ -154,6 +155,8 @@ class RawPeerClient final : public PeerClient {
   }
 
   absl::StatusOr<CpuTimes> ServerCpu() override {
+    // exec: one server per connection, all children of this process.
+    if (address_.scheme == "exec") return SpawnedServersCpu();
     absl::MutexLock lock(&mu_);
     if (control_ == nullptr) {
       absl::StatusOr<std::unique_ptr<RawEndpoint>> endpoint =

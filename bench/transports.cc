@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "bench/raw_pipe_mechanism.h"
 #include "bench/raw_shm_mechanism.h"
 #include "bench/raw_stream.h"
 #include "bench/raw_udp_mechanism.h"
@@ -53,6 +54,24 @@ absl::StatusOr<std::string> UdpConsecutivePorts(const Address& ferry_address, Im
   return absl::StrCat("udp", s->substr(3));
 }
 
+// Pipes to a child (exec:/stdio:): no server to start; each connection spawns this program
+// (/proc/self/exe, resolved in the spawning process) serving `impl` on stdio:-. Its
+// "serving" line would go to stderr (stdio: moves stdout there), so stderr is /dev/null.
+std::string SpawnSelfOnStdio(absl::string_view, Impl impl) {
+  return absl::StrCat("exec:/proc/self/exe?arg=--serve=stdio:-&arg=--serve_impl=",
+                      ImplName(impl), "&stderr=null");
+}
+
+absl::StatusOr<std::string> NoRemotePipePeers(const Address& address, Impl) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "no remote peers for ", address.ToString(), ": pipe servers are the client's children"));
+}
+
+// Named pipes: one directory per implementation inside the run's scratch directory.
+std::string FifoDirInDir(absl::string_view dir, Impl impl) {
+  return absl::StrCat("fifo:", dir, "/", ImplName(impl));
+}
+
 // Shared memory: every backing x wake-up combination is its own row (the variant). The
 // rendezvous is an abstract socket, so names must be unique per run: they carry the run's
 // scratch directory name (dir is <scratch>/shm).
@@ -81,11 +100,16 @@ absl::Span<const BenchTransport> BenchTransports() {
   static const UdsRawMechanism* const uds_raw = new UdsRawMechanism();
   static const TcpRawMechanism* const tcp_raw = new TcpRawMechanism();
   static const ShmRawMechanism* const shm_raw = new ShmRawMechanism();
+  static const PipeRawMechanism* const pipe_raw = new PipeRawMechanism();
+  static const FifoRawMechanism* const fifo_raw = new FifoRawMechanism();
   static const UdpRawMechanism* const udp_raw = new UdpRawMechanism();
   // Add a mechanism here (and its raw floor); rows appear in this order.
   static const std::vector<BenchTransport>* const table = new std::vector<BenchTransport>{
       {"uds", "unix", "", SocketFileInDir, SuffixedTarget, uds_raw, /*grpc=*/true},
       {"tcp", "tcp", "", LoopbackTcpAnyPort, ConsecutivePorts, tcp_raw, /*grpc=*/true},
+      {"pipe", "stdio", "", SpawnSelfOnStdio, NoRemotePipePeers, pipe_raw, /*grpc=*/false,
+       /*client_spawns_server=*/true},
+      {"fifo", "fifo", "", FifoDirInDir, SuffixedTarget, fifo_raw, /*grpc=*/false},
       {"udp", "udp", "", LoopbackUdpAnyPort, UdpConsecutivePorts, udp_raw, /*grpc=*/false},
       // The default wake-up (spin, then futex) first, then the lowest-latency one.
       FERRY_SHM_ROW(memfd, futex), FERRY_SHM_ROW(memfd, spin), FERRY_SHM_ROW(memfd, eventfd),

@@ -41,6 +41,11 @@ struct BenchTransport {
   const RawMechanism* raw;
   // Whether grpc++ serves over it (only unix: and tcp:).
   bool grpc;
+  // True for exec: (pipes to a child): the client spawns its server, one per connection.
+  // Local mode then starts no server child; `local_address` is the client's exec:
+  // address, which runs this program with --serve=stdio:- (`scheme` is "stdio", what
+  // that child serves). No remote mode.
+  bool client_spawns_server = false;
 };
 
 // Every mechanism, in the order rows are shown.

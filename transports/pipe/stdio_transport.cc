@@ -72,13 +72,7 @@ class StdioListener final : public Listener {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Listener>> StdioTransport::Listen(const Address& address,
-                                                                 const ConnectionLimits& limits) {
-  if (absl::Status s = address.CheckOptions({}); !s.ok()) return s;
-  if (address.target != "-") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("stdio: address \"", address.ToString(), "\": the only target is \"-\""));
-  }
+absl::StatusOr<std::pair<UniqueFd, UniqueFd>> TakeOverStdio() {
   if (!IsFifo(STDIN_FILENO) || !IsFifo(STDOUT_FILENO)) {
     return absl::FailedPreconditionError(
         "stdio:- needs stdin and stdout to be pipes (start this program through an exec: "
@@ -95,22 +89,15 @@ absl::StatusOr<std::unique_ptr<Listener>> StdioTransport::Listen(const Address& 
   if (!in.ok()) return release(in.status());
   absl::StatusOr<UniqueFd> out = TakeOver(STDOUT_FILENO, O_WRONLY | O_NONBLOCK);
   if (!out.ok()) return release(out.status());
-
-  PipeByteStream::Options options;
-  options.on_peer_gone = options_.on_peer_gone;
-  if (!options.on_peer_gone) options.on_peer_gone = [] { ::kill(::getpid(), SIGTERM); };
-  absl::StatusOr<std::unique_ptr<Connection>> conn =
-      NewPipeConnection(*std::move(in), *std::move(out),
-                        absl::StrCat("stdio:- ppid=", ::getppid()), limits, std::move(options));
-  if (!conn.ok()) return release(conn.status());
+  if (absl::Status s = SetNonBlocking(out->get(), true); !s.ok()) return release(s);
 
   // Nothing else may use the pipes now: stdin reads /dev/null, stdout writes to stderr.
+  // (No fflush(stdout): text the program buffered before goes to stderr too.)
   const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (null >= 0) {
     ::dup2(null, STDIN_FILENO);
     ::close(null);
   }
-  // No fflush(stdout): text the program buffered before Listen() goes to stderr too.
   if (::dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
     const int null_out = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (null_out >= 0) {
@@ -118,6 +105,25 @@ absl::StatusOr<std::unique_ptr<Listener>> StdioTransport::Listen(const Address& 
       ::close(null_out);
     }
   }
+  return std::make_pair(*std::move(in), *std::move(out));
+}
+
+absl::StatusOr<std::unique_ptr<Listener>> StdioTransport::Listen(const Address& address,
+                                                                 const ConnectionLimits& limits) {
+  if (absl::Status s = address.CheckOptions({}); !s.ok()) return s;
+  if (address.target != "-") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("stdio: address \"", address.ToString(), "\": the only target is \"-\""));
+  }
+  absl::StatusOr<std::pair<UniqueFd, UniqueFd>> fds = TakeOverStdio();
+  if (!fds.ok()) return fds.status();
+  PipeByteStream::Options options;
+  options.on_peer_gone = options_.on_peer_gone;
+  if (!options.on_peer_gone) options.on_peer_gone = [] { ::kill(::getpid(), SIGTERM); };
+  absl::StatusOr<std::unique_ptr<Connection>> conn =
+      NewPipeConnection(std::move(fds->first), std::move(fds->second),
+                        absl::StrCat("stdio:- ppid=", ::getppid()), limits, std::move(options));
+  if (!conn.ok()) return conn.status();
   return std::unique_ptr<Listener>(std::make_unique<StdioListener>(*std::move(conn)));
 }
 

@@ -29,10 +29,12 @@
 
 #include <functional>
 #include <memory>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "transports/stream/fd.h"
 #include "transports/transport.h"
 
 namespace ferry {
@@ -57,6 +59,12 @@ class StdioTransport final : public Transport {
  private:
   const Options options_;
 };
+
+// The take-over step of Listen(), for raw peers (bench): checks fds 0/1, returns
+// {read fd, write fd} (private descriptions where /proc allows; the write fd
+// non-blocking), and points fd 0 at /dev/null and fd 1 at stderr. Once per process
+// (ALREADY_EXISTS after that); FAILED_PRECONDITION if stdin/stdout are not pipes.
+absl::StatusOr<std::pair<UniqueFd, UniqueFd>> TakeOverStdio();
 
 }  // namespace ferry
 
