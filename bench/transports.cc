@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "bench/raw_mq_mechanism.h"
 #include "bench/raw_pipe_mechanism.h"
 #include "bench/raw_shm_mechanism.h"
 #include "bench/raw_stream.h"
@@ -96,12 +97,24 @@ std::string ShmAddress(absl::string_view dir, Impl impl) {
         SuffixedTarget, shm_raw, /*grpc=*/false                                      \
   }
 
+// Message queues: names are per-machine, so they carry the run's scratch directory name
+// (dir is <scratch>/<transport>) and the implementation.
+template <int kSysv>
+std::string QueueAddress(absl::string_view dir, Impl impl) {
+  absl::string_view run = dir;
+  run.remove_suffix(run.size() - run.rfind('/'));  // <scratch>
+  run.remove_prefix(run.rfind('/') + 1);           // its last component
+  return absl::StrCat(kSysv ? "sysv" : "mq", "://fb-", run, "-", ImplName(impl));
+}
+
 absl::Span<const BenchTransport> BenchTransports() {
   static const UdsRawMechanism* const uds_raw = new UdsRawMechanism();
   static const TcpRawMechanism* const tcp_raw = new TcpRawMechanism();
   static const ShmRawMechanism* const shm_raw = new ShmRawMechanism();
   static const PipeRawMechanism* const pipe_raw = new PipeRawMechanism();
   static const FifoRawMechanism* const fifo_raw = new FifoRawMechanism();
+  static const MqRawMechanism* const mq_raw = new MqRawMechanism();
+  static const SysvRawMechanism* const sysv_raw = new SysvRawMechanism();
   static const UdpRawMechanism* const udp_raw = new UdpRawMechanism();
   // Add a mechanism here (and its raw floor); rows appear in this order.
   static const std::vector<BenchTransport>* const table = new std::vector<BenchTransport>{
@@ -116,6 +129,8 @@ absl::Span<const BenchTransport> BenchTransports() {
       FERRY_SHM_ROW(memfd, signal), FERRY_SHM_ROW(shm, futex),   FERRY_SHM_ROW(shm, spin),
       FERRY_SHM_ROW(shm, eventfd),  FERRY_SHM_ROW(shm, signal),  FERRY_SHM_ROW(file, futex),
       FERRY_SHM_ROW(file, spin),    FERRY_SHM_ROW(file, eventfd), FERRY_SHM_ROW(file, signal),
+      {"mq", "mq", "", QueueAddress<0>, SuffixedTarget, mq_raw, /*grpc=*/false},
+      {"sysv", "sysv", "", QueueAddress<1>, SuffixedTarget, sysv_raw, /*grpc=*/false},
   };
   return *table;
 }
