@@ -433,11 +433,18 @@ ssize_t UdpConnection::ReadDatagram(absl::Time until) {
   if (left <= absl::ZeroDuration()) {
     flags = MSG_DONTWAIT;
   } else {
+    // Keep the timeout in force while it neither oversleeps nor wakes far too often, so
+    // a jittered retransmission timer does not flip it on every call.
     absl::Duration want = absl::ZeroDuration();
-    for (absl::Duration step : kTimeoSteps) {
-      if (left >= step) {
-        want = step;
-        break;
+    if (rcvtimeo_ > absl::ZeroDuration() && rcvtimeo_ <= left &&
+        (rcvtimeo_ * 16 >= left || rcvtimeo_ == kTimeoSteps[0])) {
+      want = rcvtimeo_;
+    } else {
+      for (absl::Duration step : kTimeoSteps) {
+        if (left >= step) {
+          want = step;
+          break;
+        }
       }
     }
     if (want == absl::ZeroDuration()) {
@@ -486,8 +493,10 @@ void UdpConnection::PumpLocked(Lock& lock, absl::Time until) {
   reading_ = false;
   if (n > 0) {
     HandleDatagramLocked(absl::string_view(rx_.data(), static_cast<size_t>(n)));
-    // Take whatever else is already queued without blocking (a burst of fragments).
-    for (int i = 0; i < 64 && !closed_; ++i) {
+    // Mid-unit (a burst of fragments): take whatever else is already queued without
+    // blocking. A datagram that completed a unit goes straight to its reader instead
+    // (no extra recv per call).
+    for (int i = 0; i < 64 && !closed_ && ready_.empty(); ++i) {
       reading_ = true;
       lock.unlock();
       const ssize_t m = ReadDatagram(absl::InfinitePast());
@@ -498,7 +507,6 @@ void UdpConnection::PumpLocked(Lock& lock, absl::Time until) {
         break;
       }
       HandleDatagramLocked(absl::string_view(rx_.data(), static_cast<size_t>(m)));
-      if (!ready_.empty() && waiters_ == 0) break;  // the fast path: go deliver it
     }
   } else if (n < 0 && n != -ESHUTDOWN) {
     PeerGoneLocked(ErrnoStatus(absl::StrCat("recv from ", peer_), static_cast<int>(-n)));
