@@ -20,6 +20,14 @@ PACKAGES=(
   chromium
   fonts-dejavu-core
   zlib1g-dev
+  # Quality gates (docs/quality-gates.md): gcc's sanitizer runtimes for --config=asan/tsan,
+  # and clang-14 with its runtimes (libFuzzer, ASan, UBSan) and linker for --config=fuzz.
+  libasan8
+  libubsan1
+  libtsan2
+  clang-14
+  libclang-rt-14-dev
+  lld-14
 )
 
 missing=()
