@@ -244,6 +244,27 @@ TEST(ExecTransport, SigpipeNeverKillsTheChild) {
   ::rmdir(dir);
 }
 
+TEST(ExecTransport, TheStdioListenerServesOneConnectionAndOneListenerPerProcess) {
+  char dir[] = "/tmp/ferry-exec-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string result = absl::StrCat(dir, "/result");
+  ExecTransport::Options o;
+  o.term_after = kPatience;
+  ExecTransport t(o);
+  {
+    auto c = ConnectOrDie(t, PeerAddress("listener", "&arg=--result=" + result));
+    ASSERT_NE(c, nullptr);
+    ASSERT_TRUE(Ask(*c, "hello").ok());
+    absl::SleepFor(absl::Milliseconds(100));  // the second Accept() is blocked by now
+  }
+  std::ifstream in(result);
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "second_listen=ALREADY_EXISTS blocked_until_close=1 second_accept=UNAVAILABLE");
+  ::unlink(result.c_str());
+  ::rmdir(dir);
+}
+
 TEST(ExecTransport, ManyConnectionsEachHaveTheirOwnChild) {
   ExecTransport t;
   const int before = CountFds();

@@ -6,6 +6,9 @@
 //   exit        exit(3) at once.
 //   grandchild  fork a grandchild that keeps stdin/stdout open until stdin ends, exit.
 //   ignore-eof  serve, then ignore end of stream and SIGTERM: sleep until killed.
+//   listener    as echo, and checks the stdio:- listener: a second Listen() is
+//               ALREADY_EXISTS, a second Accept() blocks until Close() and then is
+//               UNAVAILABLE; writes what it saw to --result.
 //   late-reply  receive one frame, sleep while the peer goes away, then send 200 replies;
 //               write "survived <code>" to --result (SIGPIPE would have killed us).
 #include <dirent.h>
@@ -14,6 +17,8 @@
 
 #include <cstdio>
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -77,6 +82,17 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   auto conn = (*listener)->Accept();
   if (!conn.ok()) return 1;
+  std::string second_listen, second_accept;
+  std::atomic<bool> second_returned{false};
+  std::thread second;
+  if (mode == "listener") {
+    second_listen = absl::StatusCodeToString(
+        stdio.Listen(*ferry::Address::Parse("stdio:-"), {}).status().code());
+    second = std::thread([&] {
+      second_accept = absl::StatusCodeToString((*listener)->Accept().status().code());
+      second_returned = true;
+    });
+  }
   if (mode == "late-reply") {
     auto f = (*conn)->Receive(absl::InfiniteFuture());
     // The peer closes right after its frame: by the time we write, nobody reads. (Not
@@ -102,6 +118,13 @@ int main(int argc, char** argv) {
   }
   if (mode == "ignore-eof") {
     for (;;) ::pause();
+  }
+  if (mode == "listener") {
+    const bool blocked = !second_returned.load();
+    (*listener)->Close();
+    second.join();
+    std::ofstream(result) << "second_listen=" << second_listen << " blocked_until_close="
+                          << blocked << " second_accept=" << second_accept << "\n";
   }
   (*conn)->Close();
   (*listener)->Close();

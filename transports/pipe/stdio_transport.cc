@@ -73,11 +73,6 @@ class StdioListener final : public Listener {
 }  // namespace
 
 absl::StatusOr<std::pair<UniqueFd, UniqueFd>> TakeOverStdio() {
-  if (!IsFifo(STDIN_FILENO) || !IsFifo(STDOUT_FILENO)) {
-    return absl::FailedPreconditionError(
-        "stdio:- needs stdin and stdout to be pipes (start this program through an exec: "
-        "address)");
-  }
   if (g_stdio_taken.exchange(true)) {
     return absl::AlreadyExistsError("stdio:- is already served in this process");
   }
@@ -85,6 +80,11 @@ absl::StatusOr<std::pair<UniqueFd, UniqueFd>> TakeOverStdio() {
     g_stdio_taken.store(false);
     return s;
   };
+  if (!IsFifo(STDIN_FILENO) || !IsFifo(STDOUT_FILENO)) {
+    return release(absl::FailedPreconditionError(
+        "stdio:- needs stdin and stdout to be pipes (start this program through an exec: "
+        "address)"));
+  }
   absl::StatusOr<UniqueFd> in = TakeOver(STDIN_FILENO, O_RDONLY);
   if (!in.ok()) return release(in.status());
   absl::StatusOr<UniqueFd> out = TakeOver(STDOUT_FILENO, O_WRONLY | O_NONBLOCK);
