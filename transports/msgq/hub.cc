@@ -15,7 +15,7 @@ Hub::Hub(std::shared_ptr<MsgQueue> queue, long channel, long wake_channel, size_
       inbox_limit_(inbox_limit) {}
 
 std::shared_ptr<Hub::Slot> Hub::Register(uint32_t conn) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (conn == kAnyConn || slots_.contains(conn)) return nullptr;
   auto slot = std::make_shared<Slot>(conn);
   slots_.emplace(conn, slot);
@@ -23,7 +23,7 @@ std::shared_ptr<Hub::Slot> Hub::Register(uint32_t conn) {
 }
 
 void Hub::Unregister(uint32_t conn) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   slots_.erase(conn);
 }
 
@@ -31,7 +31,7 @@ void Hub::WakeSuccessor(const Slot* leaving) {
   if (connection_waiters_ == 0) return;
   for (auto& [conn, slot] : slots_) {
     if (slot.get() != leaving && slot->waiting && conn != kAcceptConn) {
-      slot->cv.Signal();
+      slot->cv.notify_one();
       return;
     }
   }
@@ -44,7 +44,7 @@ void Hub::Route(absl::string_view m) {
   if (it == slots_.end()) return;  // a connection gone (or never here): nobody to tell
   Slot& target = *it->second;
   if (kind == PieceKind::kWake) {
-    target.cv.Signal();
+    target.cv.notify_one();
     return;
   }
   if (kind == PieceKind::kClose) target.peer_closed.store(true, std::memory_order_release);
@@ -52,16 +52,16 @@ void Hub::Route(absl::string_view m) {
     target.overflow.store(true, std::memory_order_release);
     target.inbox.clear();
     target.inbox_bytes = 0;
-    target.cv.Signal();
+    target.cv.notify_one();
     return;
   }
   target.inbox.emplace_back(m);
   target.inbox_bytes += m.size();
-  target.cv.Signal();
+  target.cv.notify_one();
 }
 
 absl::StatusOr<size_t> Hub::Next(Slot& slot, char* buf, absl::Time until) {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   const bool accept = slot.conn == kAcceptConn;
   for (;;) {
     if (!slot.inbox.empty()) {
@@ -79,9 +79,9 @@ absl::StatusOr<size_t> Hub::Next(Slot& slot, char* buf, absl::Time until) {
     if (leader_ == nullptr && (!accept || connection_waiters_ == 0)) {
       leader_ = &slot;
       for (;;) {
-        mu_.Unlock();
+        lock.unlock();
         absl::StatusOr<size_t> r = queue_->Receive(channel_, buf, until);
-        mu_.Lock();
+        lock.lock();
         if (!r.ok()) {
           leader_ = nullptr;
           WakeSuccessor(&slot);
@@ -116,7 +116,11 @@ absl::StatusOr<size_t> Hub::Next(Slot& slot, char* buf, absl::Time until) {
     if (absl::Now() >= until) return absl::DeadlineExceededError("no message before the deadline");
     slot.waiting = true;
     if (!accept) ++connection_waiters_;
-    slot.cv.WaitWithDeadline(&mu_, until);
+    if (until == absl::InfiniteFuture()) {
+      slot.cv.wait(lock);
+    } else {
+      slot.cv.wait_until(lock, absl::ToChronoTime(until));
+    }
     slot.waiting = false;
     if (!accept) --connection_waiters_;
   }
@@ -125,9 +129,9 @@ absl::StatusOr<size_t> Hub::Next(Slot& slot, char* buf, absl::Time until) {
 void Hub::CloseSlot(Slot& slot) {
   bool leading;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     slot.closed = true;
-    slot.cv.Signal();
+    slot.cv.notify_one();
     leading = leader_ == &slot;
   }
   if (leading) {

@@ -27,15 +27,15 @@
 #define FERRY_TRANSPORTS_MSGQ_HUB_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "transports/msgq/queue.h"
 
@@ -60,7 +60,7 @@ class Hub {
     size_t inbox_bytes = 0;
     bool waiting = false;
     bool closed = false;
-    absl::CondVar cv;
+    std::condition_variable cv;
   };
 
   // `channel` is what Next() receives from `queue` (SysV: -2, the request types); wake-ups
@@ -84,19 +84,22 @@ class Hub {
   void CloseSlot(Slot& slot);
 
  private:
-  void WakeSuccessor(const Slot* leaving) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Both with mu_ held.
+  void WakeSuccessor(const Slot* leaving);
   // Routes a message read by the leader for someone else.
-  void Route(absl::string_view message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Route(absl::string_view message);
 
   const std::shared_ptr<MsgQueue> queue_;
   const long channel_;
   const long wake_channel_;
   const size_t inbox_limit_;
 
-  absl::Mutex mu_;
-  absl::flat_hash_map<uint32_t, std::shared_ptr<Slot>> slots_ ABSL_GUARDED_BY(mu_);
-  Slot* leader_ ABSL_GUARDED_BY(mu_) = nullptr;
-  int connection_waiters_ ABSL_GUARDED_BY(mu_) = 0;
+  // std::mutex, not absl::Mutex: Debian's abseil has deadlock detection on, which makes
+  // every absl::Mutex lock several times dearer, and this one is taken on every message.
+  std::mutex mu_;
+  absl::flat_hash_map<uint32_t, std::shared_ptr<Slot>> slots_;  // guarded by mu_
+  Slot* leader_ = nullptr;                                       // guarded by mu_
+  int connection_waiters_ = 0;                                   // guarded by mu_
 };
 
 }  // namespace ferry::msgq

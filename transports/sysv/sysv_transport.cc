@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -15,11 +17,9 @@
 #include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "runtime/status.h"
 #include "transports/msgq/hub.h"
@@ -72,19 +72,19 @@ class Watchdog {
   }
 
   uint64_t Arm(int id, long type, absl::Time until) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (!started_) {
       started_ = true;
       std::thread([this] { Run(); }).detach();
     }
     const uint64_t token = next_token_++;
     entries_.push_back(Entry{token, id, type, until});
-    if (until < target_) cv_.Signal();
+    if (until < target_) cv_.notify_one();
     return token;
   }
 
   void Disarm(uint64_t token) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     for (size_t i = 0; i < entries_.size(); ++i) {
       if (entries_[i].token == token) {
         entries_[i] = entries_.back();
@@ -112,7 +112,7 @@ class Watchdog {
     h.conn = msgq::kAnyConn;
     msgq::BuildPiece(h, {}, wake.text);
     int idle = 0;
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
       const absl::Time now = absl::Now();
       absl::Time earliest = absl::InfiniteFuture();
@@ -137,16 +137,22 @@ class Watchdog {
         idle = 0;
         target_ = earliest;
       }
-      cv_.WaitWithDeadline(&mu_, target_);
+      if (target_ == absl::InfiniteFuture()) {
+        cv_.wait(lock);
+      } else {
+        cv_.wait_until(lock, absl::ToChronoTime(target_));
+      }
     }
   }
 
-  absl::Mutex mu_;
-  absl::CondVar cv_;
-  std::vector<Entry> entries_ ABSL_GUARDED_BY(mu_);
-  absl::Time target_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
-  uint64_t next_token_ ABSL_GUARDED_BY(mu_) = 1;
-  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  // std::mutex: Debian's absl::Mutex runs deadlock detection on every lock, and this one
+  // is taken twice per timed receive.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Entry> entries_;  // guarded by mu_
+  absl::Time target_ = absl::InfiniteFuture();
+  uint64_t next_token_ = 1;
+  bool started_ = false;
 };
 
 // ---- The queue --------------------------------------------------------------------------
@@ -166,18 +172,22 @@ class SysvQueue final : public msgq::MsgQueue {
     char* buf = Scratch();
     std::memcpy(buf, &type, sizeof(long));
     std::memcpy(buf + sizeof(long), m.data(), m.size());
-    absl::Duration backoff = absl::Microseconds(20);
-    for (int attempt = 0;; ++attempt) {
+    absl::Duration backoff = absl::Microseconds(50);
+    absl::Time spin_until = absl::InfinitePast();
+    for (;;) {
       if (::msgsnd(id_, buf, m.size(), IPC_NOWAIT) == 0) return absl::OkStatus();
       const int err = errno;
       if (err == EINTR) continue;
       if (err == EIDRM || err == EINVAL) return absl::UnavailableError("message queue removed");
       if (err != EAGAIN) return ErrnoStatus("msgsnd", err);
-      // Full. No timed msgsnd exists: yield a few times (the reader is usually running on
-      // the other core), then sleep with a growing backoff, never past `until`.
+      // Full. No timed msgsnd exists (a blocking one could outlive the deadline and Close()).
+      // A queue that is being drained (a large frame streaming through a 16 KiB queue) frees
+      // room within microseconds: yield for up to 100 us first — a sleep costs ~60 us of
+      // timer slack each time — then sleep with a growing backoff, never past `until`.
       const absl::Time now = absl::Now();
       if (now >= until) return absl::DeadlineExceededError("message queue full");
-      if (attempt < 3) {
+      if (spin_until == absl::InfinitePast()) spin_until = now + absl::Microseconds(100);
+      if (now < spin_until) {
         sched_yield();
         continue;
       }
