@@ -14,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/frame.h"
 #include "tests/conformance/conformance.pb.h"
+#include "transports/msgq/piece.h"
+#include "transports/udp/udp_wire.h"
 
 namespace ferry {
 namespace {
@@ -181,6 +183,103 @@ void DispatchSeeds(const std::string& dir) {
             Record(FrameType::kMessage, kFlagEndOfStream, 4, "\x1a\x02\xff\xfe"));
 }
 
+// (u16 big-endian length, message) records, the input format of both FuzzPieces and
+// FuzzReassembler.
+std::string Records(const std::vector<std::string>& messages) {
+  std::string out;
+  for (const std::string& m : messages) {
+    out += static_cast<char>(m.size() >> 8);
+    out += static_cast<char>(m.size() & 0xff);
+    out += m;
+  }
+  return out;
+}
+
+std::vector<std::string> Pieces(uint32_t conn, uint32_t* seq,
+                                const std::vector<std::pair<FrameType, std::string>>& frames,
+                                size_t max_message) {
+  std::vector<OutFrame> out;
+  for (const auto& [type, payload] : frames) {
+    out.push_back(MakeFrame(type, 0, IsConnectionFrame(type) ? 0 : 1, payload));
+  }
+  msgq::Fragmenter f(out, max_message);
+  std::vector<std::string> pieces;
+  std::string buf(max_message, '\0');
+  while (!f.done()) pieces.emplace_back(buf.data(), f.NextPiece(conn, seq, &buf[0]));
+  return pieces;
+}
+
+void MsgqSeeds(const std::string& dir) {
+  const char* f = "msgq_pieces_fuzzer";
+  uint32_t seq = 0;
+  Write(dir, f, "one_small_unit",
+        Records(Pieces(7, &seq, {{FrameType::kHello, Hello()},
+                                 {FrameType::kCallStart, CallStart(kEcho, -1)},
+                                 {FrameType::kMessage, Echo("hi")}},
+                       8192)));
+  seq = 0;
+  std::vector<std::string> big = Pieces(3, &seq, {{FrameType::kMessage, Pattern(20000)}}, 1024);
+  std::vector<std::string> more = Pieces(3, &seq, {{FrameType::kPing, "12345678"}}, 1024);
+  big.insert(big.end(), more.begin(), more.end());
+  Write(dir, f, "unit_in_many_pieces", Records(big));
+  seq = 0;
+  std::vector<std::string> a = Pieces(1, &seq, {{FrameType::kMessage, Pattern(3000)}}, 512);
+  uint32_t seq2 = 0;
+  std::vector<std::string> b = Pieces(2, &seq2, {{FrameType::kMessage, Pattern(3000)}}, 512);
+  std::vector<std::string> mixed;
+  for (size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
+    if (i < a.size()) mixed.push_back(a[i]);
+    if (i < b.size()) mixed.push_back(b[i]);
+  }
+  Write(dir, f, "two_connections_interleaved", Records(mixed));
+  std::string control(msgq::kPieceHeaderSize + 64, '\0');
+  const std::string goaway = Frame(FrameType::kGoAway, 0, 0, GoAway());
+  msgq::PieceHeader h;
+  h.kind = msgq::PieceKind::kControl;
+  h.flags = msgq::kUnitEnd;
+  h.conn = 9;
+  h.length = static_cast<uint32_t>(goaway.size());
+  control.resize(msgq::BuildPiece(h, goaway, &control[0]));
+  Write(dir, f, "control_goaway", Records({control}));
+}
+
+std::string Datagram(uint64_t conn, uint32_t seq, uint32_t unit_len, uint32_t offset,
+                     const std::string& bytes, uint8_t flags = 0) {
+  udp::DatagramHeader h;
+  h.kind = udp::DatagramKind::kData;
+  h.flags = flags;
+  h.conn_id = conn;
+  h.seq = seq;
+  h.call_id = 1;
+  h.unit_len = unit_len;
+  h.offset = offset;
+  std::string d(udp::kDatagramHeaderSize, '\0');
+  h.Serialize(&d[0]);
+  return d + bytes;
+}
+
+void UdpSeeds(const std::string& dir) {
+  const char* f = "udp_reassembly_fuzzer";
+  const std::string unit = Frame(FrameType::kCallStart, 0, 1, CallStart(kEcho, -1)) +
+                           Frame(FrameType::kMessage, kFlagEndOfStream, 1, Echo(Pattern(900)));
+  const uint32_t len = static_cast<uint32_t>(unit.size());
+  Write(dir, f, "one_fragment", Records({Datagram(5, 0, len, 0, unit, udp::kFlagRequest)}));
+  std::vector<std::string> in_order, reversed;
+  for (uint32_t off = 0; off < len; off += 256) {
+    in_order.push_back(Datagram(5, 0, len, off, unit.substr(off, 256)));
+  }
+  reversed.assign(in_order.rbegin(), in_order.rend());
+  Write(dir, f, "fragments_in_order", Records(in_order));
+  Write(dir, f, "fragments_reversed", Records(reversed));
+  std::vector<std::string> dup = in_order;
+  dup.insert(dup.begin() + 1, in_order[0]);
+  dup.push_back(Datagram(5, 1, len, 0, unit.substr(0, 256)));
+  Write(dir, f, "duplicates_and_next_unit", Records(dup));
+  Write(dir, f, "overlapping_lie",
+        Records({Datagram(5, 0, len, 0, unit.substr(0, 300)),
+                 Datagram(5, 0, len + 7, 200, unit.substr(200, 300))}));
+}
+
 }  // namespace
 }  // namespace ferry
 
@@ -195,6 +294,8 @@ int main(int argc, char** argv) {
   ferry::StreamFramerSeeds(dir);
   ferry::ShmSeeds(dir);
   ferry::DispatchSeeds(dir);
+  ferry::MsgqSeeds(dir);
+  ferry::UdpSeeds(dir);
   std::printf("seeds written under %s\n", dir.c_str());
   return 0;
 }
