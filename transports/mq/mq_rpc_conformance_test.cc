@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "tests/conformance/rpc_conformance.h"
+#include "transports/msgq/test_registry.h"
 
 namespace ferry::conformance {
 namespace {
@@ -24,6 +25,8 @@ RpcConformanceParam MqParam() {
   RpcConformanceParam p;
   p.name = "mq";
   p.make_address = [] {
+    // Servers SIGKILLed by the suite leave records and queues: a registry removed at exit.
+    msgq::UsePrivateRegistry();
     static std::atomic<int> n{0};
     return absl::StrCat("mq://rpc-", ::getpid(), "-", Token(), "-", n.fetch_add(1));
   };

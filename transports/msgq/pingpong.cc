@@ -105,11 +105,13 @@ std::vector<double> Transport(bool sysv, int iterations, size_t size) {
     if (!c.ok()) _exit(1);
     for (;;) {
       absl::StatusOr<ferry::Frame> f = (*c)->Receive(absl::InfiniteFuture());
-      if (!f.ok()) _exit(0);
+      if (!f.ok()) break;
       const std::string echo(f->payload);
       ferry::OutFrame out = ferry::MakeFrame(ferry::FrameType::kMessage, 0, 1, echo);
-      if (!(*c)->Send({&out, 1}, absl::InfiniteFuture()).ok()) _exit(0);
+      if (!(*c)->Send({&out, 1}, absl::InfiniteFuture()).ok()) break;
     }
+    (*c)->Close();  // removes its reply queue
+    _exit(0);
   }
   auto server = (*listener)->Accept();
   const std::string payload(size, 'x');

@@ -23,6 +23,7 @@
 #include "gtest/gtest.h"
 #include "transports/msgq/msgq_connection.h"
 #include "transports/msgq/process.h"
+#include "transports/msgq/test_registry.h"
 #include "transports/testing/transport_conformance.h"
 
 namespace ferry {
@@ -35,6 +36,7 @@ const std::string& Token() {
 }
 
 std::string FreshName() {
+  msgq::UsePrivateRegistry();  // SIGKILLed peers' records and queues go at exit
   static std::atomic<int> n{0};
   return absl::StrCat("t", ::getpid(), "-", Token(), "-", n.fetch_add(1));
 }
