@@ -658,6 +658,17 @@ void UdpConnection::ResendReplyLocked(OutUnit& u) {
   SendFragmentsLocked(u, /*repair=*/true);
 }
 
+void UdpConnection::SettleRequestLocked(uint32_t call_id) {
+  // The reply settles its request: no more retransmissions or probes.
+  for (auto it = out_.begin(); it != out_.end(); ++it) {
+    if (it->second.kind == kFlagRequest && it->second.call_id == call_id) {
+      if (spare_.size() < 8) spare_.push_back(std::move(it->second.bytes));
+      out_.erase(it);
+      return;
+    }
+  }
+}
+
 void UdpConnection::HandleDataLocked(const DatagramHeader& h, absl::string_view payload) {
   if (h.seq < reasm_.next()) {
     ++stats_.duplicates;
@@ -673,6 +684,18 @@ void UdpConnection::HandleDataLocked(const DatagramHeader& h, absl::string_view 
     SendAckLocked(h.seq);
     return;
   }
+  std::string unit;
+  if (!spare_.empty()) {
+    unit.swap(spare_.back());
+    spare_.pop_back();
+  }
+  if (reasm_.TakeWhole(h.seq, h.unit_len, h.offset, payload, &unit)) {
+    // The fast path: a whole unit, in order.
+    if (role_ == Role::kClient && (h.flags & kFlagReply) != 0) SettleRequestLocked(h.call_id);
+    if ((h.flags & kFlagAckNow) != 0) SendAckLocked(h.seq);
+    ready_.push_back(std::move(unit));
+    return;
+  }
   const Reassembler::Outcome o = reasm_.Add(h.seq, h.unit_len, h.offset, payload);
   if (o == Reassembler::Outcome::kRefused) {
     ++stats_.refused;
@@ -681,14 +704,7 @@ void UdpConnection::HandleDataLocked(const DatagramHeader& h, absl::string_view 
   if (o == Reassembler::Outcome::kDuplicate) ++stats_.duplicates;
   if (o == Reassembler::Outcome::kAdded && role_ == Role::kClient &&
       (h.flags & kFlagReply) != 0 && reasm_.Complete(h.seq)) {
-    // The reply settles its request: no more retransmissions or probes.
-    for (auto it = out_.begin(); it != out_.end(); ++it) {
-      if (it->second.kind == kFlagRequest && it->second.call_id == h.call_id) {
-        if (spare_.size() < 8) spare_.push_back(std::move(it->second.bytes));
-        out_.erase(it);
-        break;
-      }
-    }
+    SettleRequestLocked(h.call_id);
   }
   if (o == Reassembler::Outcome::kAdded && role_ == Role::kClient) {
     // The server is making progress: probe soon again if it stalls, not after a backoff
@@ -702,11 +718,6 @@ void UdpConnection::HandleDataLocked(const DatagramHeader& h, absl::string_view 
     }
   }
   if ((h.flags & kFlagAckNow) != 0) SendAckLocked(h.seq);
-  std::string unit;
-  if (!spare_.empty()) {
-    unit.swap(spare_.back());
-    spare_.pop_back();
-  }
   while (reasm_.PopReady(&unit)) {
     ready_.push_back(std::move(unit));
     unit.clear();

@@ -114,6 +114,7 @@ class UdpConnection final : public Connection {
   void HandleCumAckLocked(uint32_t ack);
   void MarkDeliveredLocked(std::map<uint32_t, OutUnit>::iterator it);
   void ResendReplyLocked(OutUnit& u);
+  void SettleRequestLocked(uint32_t call_id);
   void RunTimersLocked(absl::Time now);
   absl::Time NextTimerLocked() const;
   void ArmLocked(OutUnit& u, absl::Time now);

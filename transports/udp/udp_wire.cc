@@ -166,6 +166,18 @@ Reassembler::Outcome Reassembler::Add(uint32_t seq, uint32_t unit_len, uint32_t 
   return Outcome::kAdded;
 }
 
+bool Reassembler::TakeWhole(uint32_t seq, uint32_t unit_len, uint32_t offset,
+                            absl::string_view bytes, std::string* out) {
+  if (seq != next_ || popped_ != next_ || !units_.empty() || offset != 0 || unit_len == 0 ||
+      unit_len != bytes.size() || unit_len > limits_.max_unit || unit_len > limits_.fragment) {
+    return false;
+  }
+  out->assign(bytes.data(), bytes.size());
+  ++next_;
+  ++popped_;
+  return true;
+}
+
 bool Reassembler::Complete(uint32_t seq) const {
   if (seq < next_) return true;
   auto it = units_.find(seq);

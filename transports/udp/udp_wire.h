@@ -136,6 +136,11 @@ class Reassembler {
   Reassembler& operator=(const Reassembler&) = delete;
 
   Outcome Add(uint32_t seq, uint32_t unit_len, uint32_t offset, absl::string_view bytes);
+  // The common case without the bookkeeping: a whole unit in one fragment, exactly the
+  // next one due, nothing else pending. Copies it into *out and returns true (it counts
+  // as added and popped); otherwise false and nothing changes (use Add).
+  bool TakeWhole(uint32_t seq, uint32_t unit_len, uint32_t offset, absl::string_view bytes,
+                 std::string* out);
   // True if unit `seq` is complete (released or waiting to be).
   bool Complete(uint32_t seq) const;
   // Moves the next unit in sequence into *out, if it is complete.

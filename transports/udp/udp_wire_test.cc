@@ -186,6 +186,25 @@ TEST(Reassembler, RefusesWhatBreaksTheLimitsBeforeAllocating) {
   EXPECT_EQ(global.load(), 20000);
 }
 
+TEST(Reassembler, TakeWholeOnlyForTheNextWholeUnitWithNothingPending) {
+  Reassembler r(Small());
+  std::string out;
+  EXPECT_TRUE(r.TakeWhole(0, 50, 0, Bytes(50, 1), &out));
+  EXPECT_EQ(out, Bytes(50, 1));
+  EXPECT_EQ(r.next(), 1u);
+  EXPECT_FALSE(r.TakeWhole(0, 50, 0, Bytes(50, 1), &out));   // already had it
+  EXPECT_FALSE(r.TakeWhole(2, 50, 0, Bytes(50, 1), &out));   // not next
+  EXPECT_FALSE(r.TakeWhole(1, 150, 0, Bytes(100, 1), &out)); // not whole
+  EXPECT_EQ(r.Add(2, 50, 0, Bytes(50, 2)), Reassembler::Outcome::kAdded);
+  EXPECT_FALSE(r.TakeWhole(1, 50, 0, Bytes(50, 3), &out));   // something pending
+  EXPECT_EQ(r.Add(1, 50, 0, Bytes(50, 3)), Reassembler::Outcome::kAdded);
+  ASSERT_TRUE(r.PopReady(&out));
+  EXPECT_EQ(out, Bytes(50, 3));
+  ASSERT_TRUE(r.PopReady(&out));
+  EXPECT_EQ(out, Bytes(50, 2));
+  EXPECT_TRUE(r.TakeWhole(3, 10, 0, Bytes(10, 4), &out));
+}
+
 TEST(Reassembler, GlobalBudgetIsReleasedOnDestruction) {
   std::atomic<int64_t> global{0};
   {
