@@ -12,7 +12,7 @@ namespace {
 TEST(DefaultTransportsTest, HoldsEveryBuiltInTransport) {
   std::shared_ptr<const TransportRegistry> registry = DefaultTransports();
   ASSERT_NE(registry, nullptr);
-  EXPECT_EQ(registry->schemes(), (std::vector<std::string>{"exec", "inproc", "mq", "shm", "stdio", "sysv", "tcp", "udp", "unix"}));
+  EXPECT_EQ(registry->schemes(), (std::vector<std::string>{"exec", "fifo", "inproc", "mq", "shm", "stdio", "sysv", "tcp", "udp", "unix"}));
   for (const std::string& scheme : registry->schemes()) {
     ASSERT_NE(registry->Find(scheme), nullptr) << scheme;
     EXPECT_EQ(registry->Find(scheme)->scheme(), scheme);
