@@ -134,23 +134,24 @@ void UdpConnection::SendDatagramLocked(const DatagramHeader& h, absl::string_vie
   }
 }
 
-void UdpConnection::SendFragmentsLocked(OutUnit& u, bool repair) {
+void UdpConnection::SendFragmentsLocked(OutUnit& u, bool repair, uint32_t repair_below) {
   const uint32_t f = cfg_.fragment;
   const uint32_t limit = std::min<uint32_t>(u.nfrags, u.have + cfg_.window);
-  // Which fragments go out now.
+  auto due = [&](uint32_t i) {
+    return !u.acked[i] && (i >= u.sent_upto || (repair && i < repair_below));
+  };
   uint32_t last = UINT32_MAX;
   for (uint32_t i = u.have; i < limit; ++i) {
-    if (!u.acked[i] && (i >= u.sent_upto || repair)) last = i;
+    if (due(i)) last = i;
   }
   if (last == UINT32_MAX) return;
   const bool more = limit < u.nfrags;
   DatagramHeader h = HeaderLocked(DatagramKind::kData);
-  h.flags = u.kind;
   h.seq = u.seq;
   h.call_id = u.call_id;
   h.unit_len = static_cast<uint32_t>(u.bytes.size());
   for (uint32_t i = u.have; i <= last; ++i) {
-    if (u.acked[i] || (i < u.sent_upto && !repair)) continue;
+    if (!due(i)) continue;
     if (i < u.sent_upto) ++stats_.retransmits;
     h.offset = i * f;
     h.flags = u.kind | ((i == last && (u.want_ack || more)) ? kFlagAckNow : 0);
@@ -646,8 +647,18 @@ void UdpConnection::HandleStatusLocked(uint32_t seq, const FragmentStatus& st) {
     auto it = out_.find(seq);
     if (it != out_.end()) MarkDeliveredLocked(it);
   } else {
-    // Selective repeat: what the receiver lacks below what we sent, then the next window.
-    SendFragmentsLocked(*u, /*repair=*/true);
+    // Selective repeat: the holes below the highest fragment the receiver holds (what
+    // is beyond it may still be on its way; a receiver holding nothing lost it all),
+    // then the next window.
+    uint32_t highest = have;
+    bool any = have > 0;
+    for (size_t i = 0; i < st.bits.size(); ++i) {
+      if (st.bits[i]) {
+        highest = static_cast<uint32_t>(have + 1 + i);
+        any = true;
+      }
+    }
+    SendFragmentsLocked(*u, /*repair=*/true, any ? highest : UINT32_MAX);
     if (u->kind != kFlagReply) ArmLocked(*u, absl::Now());
   }
   if (waiters_ > 0) cv_.notify_all();

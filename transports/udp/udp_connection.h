@@ -96,8 +96,8 @@ class UdpConnection final : public Connection {
   using Lock = std::unique_lock<std::mutex>;
 
   // Sends fragments of `u` allowed by the window: new ones, and (if `repair`) ones sent
-  // before and not acknowledged. ACK_NOW on the last one sent if u.want_ack or more remain.
-  void SendFragmentsLocked(OutUnit& u, bool repair);
+  // before and not acknowledged (below `repair_below`). ACK_NOW on the last one sent if u.want_ack or more remain.
+  void SendFragmentsLocked(OutUnit& u, bool repair, uint32_t repair_below = UINT32_MAX);
   void SendDatagramLocked(const DatagramHeader& h, absl::string_view a, absl::string_view b = {});
   void RawSend(const char* header, absl::string_view a, absl::string_view b);
   void SendAckLocked(uint32_t seq);
