@@ -797,6 +797,12 @@ void UdpConnection::Close() {
       closed_ = true;
       // Best effort, twice: the peer learns at once instead of by RESET or timeout.
       if (peer_gone_.ok()) {
+        // The reply cache and unacknowledged units die with this socket: send them once
+        // more first, so a reply lost just before a graceful shutdown still arrives.
+        for (auto& [seq, u] : replies_) SendFragmentsLocked(u, /*repair=*/true);
+        for (auto& [seq, u] : out_) {
+          if (!u.delivered) SendFragmentsLocked(u, /*repair=*/true);
+        }
         DatagramHeader h = HeaderLocked(DatagramKind::kClose);
         char header[kDatagramHeaderSize];
         h.Serialize(header);
