@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -40,6 +41,23 @@ class PipePairTransport final : public Transport {
     auto l = std::make_unique<PairListener>(this, address.target, limits);
     listeners_[address.target] = l.get();
     return std::unique_ptr<Listener>(std::move(l));
+  }
+
+  // A raw client for the garbage and half-frame tests: the server end is a real pipe
+  // connection, the returned fd the raw write end feeding it.
+  absl::StatusOr<UniqueFd> RawConnect(const std::string& name) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = listeners_.find(name);
+    if (it == listeners_.end()) return absl::UnavailableError("nobody listens");
+    auto up = NewPipe();
+    auto down = NewPipe();
+    if (!up.ok() || !down.ok()) return absl::InternalError("pipe2");
+    auto server = NewPipeConnection(std::move(up->first), std::move(down->second),
+                                    "pipe:server-end", it->second->limits(), options_);
+    if (!server.ok()) return server.status();
+    it->second->Push(*std::move(server));
+    parked_.push_back(std::move(down->first));  // keep the server's output pipe open
+    return std::move(up->second);
   }
 
   absl::StatusOr<std::unique_ptr<Connection>> Connect(const Address& address,
@@ -107,7 +125,11 @@ class PipePairTransport final : public Transport {
   const PipeByteStream::Options options_;
   std::mutex mu_;
   std::map<std::string, PairListener*> listeners_;
+  std::vector<UniqueFd> parked_;
 };
+
+// The transport the current test made (tests of one binary run one at a time).
+PipePairTransport* current = nullptr;
 
 TransportConformanceParam Param(const std::string& name, bool sigmask, bool poll) {
   TransportConformanceParam p;
@@ -116,10 +138,12 @@ TransportConformanceParam Param(const std::string& name, bool sigmask, bool poll
     PipeByteStream::Options o;
     o.force_sigmask_writes = sigmask;
     o.force_poll_reads = poll;
-    return std::make_unique<PipePairTransport>(o);
+    auto t = std::make_unique<PipePairTransport>(o);
+    current = t.get();
+    return t;
   };
   p.listen_address = [](const std::string& dir) { return "pipe:" + dir; };
-  p.raw_skip_reason = "raw bytes over pipes are covered by the fifo: suite";
+  p.raw_connect = [](const std::string& address) { return current->RawConnect(address.substr(5)); };
   return p;
 }
 
