@@ -305,5 +305,32 @@ TEST(MqTransportTest, ListenReclaimsOnlyDeadOwnersQueues) {
   (*l)->Close();
 }
 
+// Another connection's thread leads the shared queue when a new client connects and
+// sends at once: the new client's first pieces are read before Accept() has seen its
+// OPEN, and must wait for it rather than be dropped.
+TEST(MqTransportTest, PiecesReadBeforeAcceptWaitForTheirConnection) {
+  MqTransport t;
+  Pair a = Connect(t, "mq://" + FreshName());
+  ASSERT_NE(a.server, nullptr);
+  absl::StatusOr<Frame> from_a;
+  std::thread leader([&] { from_a = a.server->Receive(Soon()); });
+  absl::SleepFor(absl::Milliseconds(50));  // a's thread now reads the shared queue
+  auto b = t.Connect(*Address::Parse(a.listener->address()), {}, Soon());
+  ASSERT_TRUE(b.ok()) << b.status();
+  OutFrame hello = MakeFrame(FrameType::kMessage, 0, 7, "first words");
+  ASSERT_TRUE((*b)->Send({&hello, 1}, Soon()).ok());
+  absl::SleepFor(absl::Milliseconds(50));  // read (and set aside) by a's thread
+  auto b_server = a.listener->Accept();
+  ASSERT_TRUE(b_server.ok()) << b_server.status();
+  absl::StatusOr<Frame> f = (*b_server)->Receive(Soon());
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->payload, "first words");
+  OutFrame to_a = MakeFrame(FrameType::kMessage, 0, 1, "for a");
+  ASSERT_TRUE(a.client->Send({&to_a, 1}, Soon()).ok());
+  leader.join();
+  ASSERT_TRUE(from_a.ok()) << from_a.status();
+  EXPECT_EQ(from_a->payload, "for a");
+}
+
 }  // namespace
 }  // namespace ferry

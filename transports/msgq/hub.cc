@@ -16,8 +16,15 @@ Hub::Hub(std::shared_ptr<MsgQueue> queue, long channel, long wake_channel, size_
 
 std::shared_ptr<Hub::Slot> Hub::Register(uint32_t conn) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (conn == kAnyConn || slots_.contains(conn)) return nullptr;
+  if (conn == kAnyConn) return nullptr;
+  auto it = slots_.find(conn);
+  if (it != slots_.end()) {
+    if (it->second->claimed) return nullptr;
+    it->second->claimed = true;
+    return it->second;
+  }
   auto slot = std::make_shared<Slot>(conn);
+  slot->claimed = true;
   slots_.emplace(conn, slot);
   return slot;
 }
@@ -35,6 +42,13 @@ void Hub::WakeSuccessor(const Slot* leaving) {
       return;
     }
   }
+}
+
+void Hub::Reserve(absl::string_view open) {
+  if (open.size() < 8) return;
+  const uint32_t conn = absl::big_endian::Load32(open.data() + 4);
+  if (conn == kAcceptConn || conn == kAnyConn || slots_.contains(conn)) return;
+  slots_.emplace(conn, std::make_shared<Slot>(conn));
 }
 
 void Hub::Route(absl::string_view m) {
@@ -99,6 +113,7 @@ absl::StatusOr<size_t> Hub::Next(Slot& slot, char* buf, absl::Time until) {
           WakeSuccessor(&slot);
           return absl::DeadlineExceededError("no message before the deadline");
         }
+        if (kind == PieceKind::kOpen) Reserve(m);
         if (conn == slot.conn) {
           leader_ = nullptr;
           WakeSuccessor(&slot);

@@ -60,6 +60,7 @@ class Hub {
     size_t inbox_bytes = 0;
     bool waiting = false;
     bool closed = false;
+    bool claimed = false;  // false: made when its OPEN was read, not yet Register()ed
     std::condition_variable cv;
   };
 
@@ -70,6 +71,9 @@ class Hub {
   const std::shared_ptr<MsgQueue>& queue() const { return queue_; }
 
   // A slot for connection `conn` (kAcceptConn for the listener); nullptr if taken.
+  // The slot already exists, unclaimed, if its OPEN went through the hub: whoever reads an
+  // OPEN makes the slot at once, so the client's next pieces — which another connection's
+  // thread may read before Accept() gets to the OPEN — wait in its inbox.
   std::shared_ptr<Slot> Register(uint32_t conn);
   void Unregister(uint32_t conn);
 
@@ -88,6 +92,7 @@ class Hub {
   void WakeSuccessor(const Slot* leaving);
   // Routes a message read by the leader for someone else.
   void Route(absl::string_view message);
+  void Reserve(absl::string_view open_piece);
 
   const std::shared_ptr<MsgQueue> queue_;
   const long channel_;
