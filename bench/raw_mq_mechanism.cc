@@ -108,17 +108,14 @@ class WireEndpoint final : public RawEndpoint {
 // ---- POSIX mq -----------------------------------------------------------------------------
 
 mqd_t MakeQueue(const std::string& name, int flags) {
-  const mq::MqLimits lim = mq::ReadMqLimits();
-  mq_attr attr{};
-  attr.mq_maxmsg = lim.msg_max;
-  attr.mq_msgsize = lim.msgsize_max;
-  mq_attr* use = lim.msg_max > 0 && lim.msgsize_max > 0 ? &attr : nullptr;
   ::mq_unlink(name.c_str());  // names carry our pid: anything there is a dead run's
-  mqd_t q = ::mq_open(name.c_str(), flags | O_CREAT | O_EXCL | O_CLOEXEC, 0600, use);
-  if (q == static_cast<mqd_t>(-1) && use != nullptr) {
-    q = ::mq_open(name.c_str(), flags | O_CREAT | O_EXCL | O_CLOEXEC, 0600, nullptr);
+  // Sized exactly as Ferry's mq:// sizes its queues.
+  absl::StatusOr<mqd_t> q = mq::CreateMqd(name, 0, 0, flags);
+  if (!q.ok()) {
+    errno = q.status().code() == absl::StatusCode::kResourceExhausted ? EMFILE : EINVAL;
+    return static_cast<mqd_t>(-1);
   }
-  return q;
+  return *q;
 }
 
 size_t MsgSize(mqd_t q) {

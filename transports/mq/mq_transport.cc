@@ -138,23 +138,25 @@ std::string ServerRecord(const std::string& name) { return absl::StrCat("mq.", n
 // Client queues: '+' cannot occur in a name, so no server name can collide with them.
 std::string ClientPrefix(const std::string& name) { return absl::StrCat("mq.", name, "+"); }
 
-// Creates a queue with O_EXCL and mode 0600. EEXIST is returned as ALREADY_EXISTS.
-//
+}  // namespace
+
 // Default sizes: the largest message the system allows (msgsize_max), and as many as
 // msg_max — but every queue's bytes count against the user's RLIMIT_MSGQUEUE (800 KiB by
-// default), so a queue takes at most an eighth of it by default and, if the kernel still
-// says no (EMFILE), fewer messages, then smaller ones: a machine with raised limits must
-// not leave room for only one queue.
-absl::StatusOr<std::shared_ptr<MqQueue>> CreateQueue(const std::string& qname, const Parsed& p) {
+// default, for all of the user's queues together), so a queue takes at most 1/48 of it by
+// default (two 8 KiB messages with the kernel's default limits: ferry-bench's 16 callers
+// need ~50 queues for Ferry and the raw floor together) and, if
+// the kernel still says no (EMFILE), fewer messages, then smaller ones: a server with many
+// clients, or a machine with raised limits, must not run out after a few queues.
+absl::StatusOr<mqd_t> CreateMqd(const std::string& qname, long msgsize, long maxmsg, int flags) {
   const MqLimits lim = ReadMqLimits();
-  const bool explicit_size = p.msgsize > 0 || p.maxmsg > 0;
+  const bool explicit_size = msgsize > 0 || maxmsg > 0;
   mq_attr attr{};
-  attr.mq_maxmsg = p.maxmsg > 0 ? p.maxmsg : lim.msg_max;
-  attr.mq_msgsize = p.msgsize > 0 ? p.msgsize : lim.msgsize_max;
+  attr.mq_maxmsg = maxmsg > 0 ? maxmsg : lim.msg_max;
+  attr.mq_msgsize = msgsize > 0 ? msgsize : lim.msgsize_max;
   rlimit rl{};
   if (!explicit_size && attr.mq_maxmsg > 0 && attr.mq_msgsize > 0 &&
       ::getrlimit(RLIMIT_MSGQUEUE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-    const long budget = static_cast<long>(rl.rlim_cur / 8);
+    const long budget = static_cast<long>(rl.rlim_cur / 48);
     // Messages first come down to 8 KiB (the kernel's own default), then fewer of them.
     while (attr.mq_msgsize > 8192 && attr.mq_maxmsg * attr.mq_msgsize > budget) {
       attr.mq_msgsize /= 2;
@@ -164,7 +166,7 @@ absl::StatusOr<std::shared_ptr<MqQueue>> CreateQueue(const std::string& qname, c
   mq_attr* use = attr.mq_maxmsg > 0 && attr.mq_msgsize > 0 ? &attr : nullptr;
   mqd_t q;
   for (;;) {
-    q = ::mq_open(qname.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600, use);
+    q = ::mq_open(qname.c_str(), flags | O_CREAT | O_EXCL | O_CLOEXEC, 0600, use);
     if (q != static_cast<mqd_t>(-1) || explicit_size || use == nullptr) break;
     if (errno == EINVAL) {
       // The limits we read are not what this process may use (a container): the defaults.
@@ -195,6 +197,16 @@ absl::StatusOr<std::shared_ptr<MqQueue>> CreateQueue(const std::string& qname, c
   }
   // The umask may only have narrowed 0600; make it exactly 0600.
   ::fchmod(static_cast<int>(q), 0600);
+  return q;
+}
+
+namespace {
+
+// Creates a queue with O_EXCL and mode 0600. EEXIST is returned as ALREADY_EXISTS.
+absl::StatusOr<std::shared_ptr<MqQueue>> CreateQueue(const std::string& qname, const Parsed& p) {
+  absl::StatusOr<mqd_t> made = CreateMqd(qname, p.msgsize, p.maxmsg, O_RDWR);
+  if (!made.ok()) return made.status();
+  const mqd_t q = *made;
   mq_attr got{};
   ::mq_getattr(q, &got);
   if (got.mq_msgsize < static_cast<long>(msgq::kMinMessageSize)) {

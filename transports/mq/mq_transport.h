@@ -25,7 +25,10 @@
 #ifndef FERRY_TRANSPORTS_MQ_MQ_TRANSPORT_H_
 #define FERRY_TRANSPORTS_MQ_MQ_TRANSPORT_H_
 
+#include <mqueue.h>
+
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -52,6 +55,13 @@ struct MqLimits {
   long msgsize_max = 0;
 };
 MqLimits ReadMqLimits();
+
+// Creates queue `qname` with O_CREAT | O_EXCL | `flags`, mode exactly 0600. Sizes 0 mean
+// Ferry's defaults (docs/mq-transports.md: the system's limits, within 1/48 of
+// RLIMIT_MSGQUEUE, smaller if the kernel refuses). Errors: ALREADY_EXISTS, INVALID_ARGUMENT
+// (explicit sizes above the limits), RESOURCE_EXHAUSTED. Used by the transport and by the
+// benchmark's raw floor, so both size their queues alike.
+absl::StatusOr<mqd_t> CreateMqd(const std::string& qname, long msgsize, long maxmsg, int flags);
 
 }  // namespace mq
 }  // namespace ferry
