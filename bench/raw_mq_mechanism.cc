@@ -107,10 +107,10 @@ class WireEndpoint final : public RawEndpoint {
 
 // ---- POSIX mq -----------------------------------------------------------------------------
 
-mqd_t MakeQueue(const std::string& name, int flags) {
+mqd_t MakeQueue(const std::string& name, int flags, int share) {
   ::mq_unlink(name.c_str());  // names carry our pid: anything there is a dead run's
   // Sized exactly as Ferry's mq:// sizes its queues.
-  absl::StatusOr<mqd_t> q = mq::CreateMqd(name, 0, 0, flags);
+  absl::StatusOr<mqd_t> q = mq::CreateMqd(name, 0, 0, flags, share);
   if (!q.ok()) {
     errno = q.status().code() == absl::StatusCode::kResourceExhausted ? EMFILE : EINVAL;
     return static_cast<mqd_t>(-1);
@@ -321,7 +321,7 @@ class SysvRawListener final : public RawListener {
 
 absl::StatusOr<std::unique_ptr<RawListener>> MqRawMechanism::Listen(const Address& address) const {
   const std::string qname = absl::StrCat("/ferry-raw.", address.target);
-  const mqd_t q = MakeQueue(qname, O_RDWR);
+  const mqd_t q = MakeQueue(qname, O_RDWR, mq::kServerQueueShare);
   if (q == static_cast<mqd_t>(-1)) return ErrnoStatus(absl::StrCat("mq_open(", qname, ")"), errno);
   return std::unique_ptr<RawListener>(new MqRawListener(q, qname, address.ToString()));
 }
@@ -337,8 +337,8 @@ absl::StatusOr<std::unique_ptr<RawEndpoint>> MqRawMechanism::Connect(const Addre
   const std::string base =
       absl::StrCat("/ferry-raw.", address.target, "+", ::getpid(), ".", counter.fetch_add(1));
   const std::string req = base + ".req", rep = base + ".rep";
-  const mqd_t out = MakeQueue(req, O_WRONLY);
-  const mqd_t in = MakeQueue(rep, O_RDWR);
+  const mqd_t out = MakeQueue(req, O_WRONLY, mq::kClientQueueShare);
+  const mqd_t in = MakeQueue(rep, O_RDWR, mq::kClientQueueShare);
   if (out == static_cast<mqd_t>(-1) || in == static_cast<mqd_t>(-1)) {
     const int err = errno;
     ::mq_close(listener);

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -142,12 +143,14 @@ std::string ClientPrefix(const std::string& name) { return absl::StrCat("mq.", n
 
 // Default sizes: the largest message the system allows (msgsize_max), and as many as
 // msg_max — but every queue's bytes count against the user's RLIMIT_MSGQUEUE (800 KiB by
-// default, for all of the user's queues together), so a queue takes at most 1/48 of it by
-// default (two 8 KiB messages with the kernel's default limits: ferry-bench's 16 callers
-// need ~50 queues for Ferry and the raw floor together) and, if
+// default, for all of the user's queues together), so a queue takes at most 1/`share` of
+// it by default — a server's request queue, shared by all its clients, 1/8 (ten 8 KiB
+// messages with the kernel's default limits); a client's reply queue 1/48 (two: ferry-
+// bench's 16 callers need ~50 queues for Ferry and the raw floor together) — and, if
 // the kernel still says no (EMFILE), fewer messages, then smaller ones: a server with many
 // clients, or a machine with raised limits, must not run out after a few queues.
-absl::StatusOr<mqd_t> CreateMqd(const std::string& qname, long msgsize, long maxmsg, int flags) {
+absl::StatusOr<mqd_t> CreateMqd(const std::string& qname, long msgsize, long maxmsg, int flags,
+                                int share) {
   const MqLimits lim = ReadMqLimits();
   const bool explicit_size = msgsize > 0 || maxmsg > 0;
   mq_attr attr{};
@@ -156,7 +159,7 @@ absl::StatusOr<mqd_t> CreateMqd(const std::string& qname, long msgsize, long max
   rlimit rl{};
   if (!explicit_size && attr.mq_maxmsg > 0 && attr.mq_msgsize > 0 &&
       ::getrlimit(RLIMIT_MSGQUEUE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-    const long budget = static_cast<long>(rl.rlim_cur / 48);
+    const long budget = static_cast<long>(rl.rlim_cur / std::max(share, 1));
     // Messages first come down to 8 KiB (the kernel's own default), then fewer of them.
     while (attr.mq_msgsize > 8192 && attr.mq_maxmsg * attr.mq_msgsize > budget) {
       attr.mq_msgsize /= 2;
@@ -203,8 +206,9 @@ absl::StatusOr<mqd_t> CreateMqd(const std::string& qname, long msgsize, long max
 namespace {
 
 // Creates a queue with O_EXCL and mode 0600. EEXIST is returned as ALREADY_EXISTS.
-absl::StatusOr<std::shared_ptr<MqQueue>> CreateQueue(const std::string& qname, const Parsed& p) {
-  absl::StatusOr<mqd_t> made = CreateMqd(qname, p.msgsize, p.maxmsg, O_RDWR);
+absl::StatusOr<std::shared_ptr<MqQueue>> CreateQueue(const std::string& qname, const Parsed& p,
+                                                     int share) {
+  absl::StatusOr<mqd_t> made = CreateMqd(qname, p.msgsize, p.maxmsg, O_RDWR, share);
   if (!made.ok()) return made.status();
   const mqd_t q = *made;
   mq_attr got{};
@@ -314,11 +318,11 @@ absl::StatusOr<std::unique_ptr<Listener>> MqTransport::Listen(const Address& add
   }
   if (!made.ok()) return made;
   mq::ReclaimDeadClients(p->name);
-  absl::StatusOr<std::shared_ptr<mq::MqQueue>> q = mq::CreateQueue(qname, *p);
+  absl::StatusOr<std::shared_ptr<mq::MqQueue>> q = mq::CreateQueue(qname, *p, mq::kServerQueueShare);
   if (q.status().code() == absl::StatusCode::kAlreadyExists) {
     // A queue with no live record: left by a process that died before recording it.
     ::mq_unlink(qname.c_str());
-    q = mq::CreateQueue(qname, *p);
+    q = mq::CreateQueue(qname, *p, mq::kServerQueueShare);
   }
   if (!q.ok()) {
     msgq::RemoveRecord(record);
@@ -378,10 +382,10 @@ absl::StatusOr<std::unique_ptr<Connection>> MqTransport::Connect(const Address& 
       s = msgq::CreateRecord(reply_record, me);
     }
     if (!s.ok()) return s;
-    absl::StatusOr<std::shared_ptr<mq::MqQueue>> q = mq::CreateQueue(reply, *p);
+    absl::StatusOr<std::shared_ptr<mq::MqQueue>> q = mq::CreateQueue(reply, *p, mq::kClientQueueShare);
     if (q.status().code() == absl::StatusCode::kAlreadyExists) {
       ::mq_unlink(reply.c_str());
-      q = mq::CreateQueue(reply, *p);
+      q = mq::CreateQueue(reply, *p, mq::kClientQueueShare);
     }
     if (!q.ok()) {
       msgq::RemoveRecord(reply_record);

@@ -57,11 +57,14 @@ struct MqLimits {
 MqLimits ReadMqLimits();
 
 // Creates queue `qname` with O_CREAT | O_EXCL | `flags`, mode exactly 0600. Sizes 0 mean
-// Ferry's defaults (docs/mq-transports.md: the system's limits, within 1/48 of
+// Ferry's defaults (docs/mq-transports.md: the system's limits, within 1/`share` of
 // RLIMIT_MSGQUEUE, smaller if the kernel refuses). Errors: ALREADY_EXISTS, INVALID_ARGUMENT
 // (explicit sizes above the limits), RESOURCE_EXHAUSTED. Used by the transport and by the
 // benchmark's raw floor, so both size their queues alike.
-absl::StatusOr<mqd_t> CreateMqd(const std::string& qname, long msgsize, long maxmsg, int flags);
+inline constexpr int kServerQueueShare = 8;   // a server's request queue
+inline constexpr int kClientQueueShare = 48;  // a client connection's reply queue
+absl::StatusOr<mqd_t> CreateMqd(const std::string& qname, long msgsize, long maxmsg, int flags,
+                                int share);
 
 }  // namespace mq
 }  // namespace ferry
