@@ -29,7 +29,9 @@ void CheckHeader(absl::string_view bytes, uint32_t limit) {
                c == absl::StatusCode::kFailedPrecondition ||
                c == absl::StatusCode::kResourceExhausted)
         << h.status();
-    if (bytes.size() < kFrameHeaderSize) FUZZ_CHECK(c == absl::StatusCode::kInvalidArgument);
+    if (bytes.size() < kFrameHeaderSize) {
+      FUZZ_CHECK(c == absl::StatusCode::kInvalidArgument);
+    }
     return;
   }
   FUZZ_CHECK(bytes.size() >= kFrameHeaderSize);
