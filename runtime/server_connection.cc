@@ -15,6 +15,9 @@ constexpr absl::Duration kHandshakeTimeout = absl::Seconds(10);
 // A client that does not read its replies for this long is dropped, so a stuck peer
 // cannot hold a pool worker forever.
 constexpr absl::Duration kReplySendTimeout = absl::Seconds(10);
+// How many not-yet-started calls' CANCELs a connection remembers (see early_cancels_);
+// a client that cancels more calls than this before sending them is not worth more memory.
+constexpr size_t kMaxEarlyCancels = 64;
 
 }  // namespace
 
@@ -149,6 +152,17 @@ bool ServerConnection::OnCallStart(const Frame& frame) {
                    kMaxControlPayload)));
     return true;
   }
+  if (!early_cancels_.empty()) {
+    auto it = std::find(early_cancels_.begin(), early_cancels_.end(), id);
+    if (it != early_cancels_.end()) {
+      // Cancelled before it started: the client has already ended it (CANCELLED), so it
+      // is neither run nor answered; its MESSAGE/HALF_CLOSE frames find no call.
+      early_cancels_.erase(it);
+      std::lock_guard<std::mutex> lock(mu_);
+      last_call_id_ = std::max(last_call_id_, id);
+      return true;
+    }
+  }
   Call* call = nullptr;
   bool duplicate = false, draining = false;
   {
@@ -267,7 +281,16 @@ bool ServerConnection::OnHalfClose(uint32_t id) {
 void ServerConnection::OnCancel(uint32_t id) {
   std::lock_guard<std::mutex> lock(mu_);
   Call* call = FindLocked(id);
-  if (call == nullptr) return;
+  if (call == nullptr) {
+    // Unknown: either the call already ended (its id is at most the last one started),
+    // or its CANCEL overtook its CALL_START. Call ids grow per connection.
+    if (id > last_call_id_ &&
+        std::find(early_cancels_.begin(), early_cancels_.end(), id) == early_cancels_.end()) {
+      if (early_cancels_.size() == kMaxEarlyCancels) early_cancels_.erase(early_cancels_.begin());
+      early_cancels_.push_back(id);
+    }
+    return;
+  }
   calls_.erase(id);
   ServerCallAccess::Cancel(*call->ctx);
   if (call->running) {

@@ -85,6 +85,11 @@ class ServerConnection {
   std::string scratch_;  // reader-thread scratch for small control payloads
   std::string last_path_;                     // reader thread only
   const MethodEntry* last_method_ = nullptr;  // reader thread only
+  // CANCELs for call ids above any started so far (reader thread only, at most
+  // kMaxEarlyCancels): transports that let control frames overtake data (mq priorities,
+  // SysV's urgent type) can deliver a call's CANCEL before its CALL_START; that call is
+  // then dropped when it starts instead of running uncancelled.
+  std::vector<uint32_t> early_cancels_;
 
   std::mutex mu_;  // std::mutex: see client_connection.h
   std::condition_variable idle_;  // signalled when running_ drops to 0

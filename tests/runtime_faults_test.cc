@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <optional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -15,6 +16,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "runtime/channel.h"
+#include "runtime/frame.h"
 #include "runtime/server.h"
 #include "tests/conformance/conformance_service.h"
 #include "transports/loopback/loopback_transport.h"
@@ -162,6 +164,80 @@ TEST(RuntimeFaults, CancelBeforeTheCallAndAfterItAreHarmless) {
   ASSERT_TRUE(rig.stub->Echo(ctx, req).ok());
   ctx.Cancel();  // the call is over: nothing to do
   EXPECT_TRUE(Echo(*rig.stub).ok());
+}
+
+// Transports that let control frames overtake data (mq's priorities, SysV's urgent type)
+// can deliver a call's CANCEL before its CALL_START. The server must not then run the call
+// as if nothing had happened: it drops it, answers nothing for it, and serves the next.
+TEST(RuntimeFaults, CancelThatOvertakesItsCallStartDropsTheCall) {
+  auto registry = Loopback({});
+  ConformanceService service;
+  auto server = ServerBuilder(registry)
+                    .AddListeningAddress("inproc:early-cancel")
+                    .RegisterService(&service, HandlerThread::kInline)
+                    .SetMethodThread("/ferry.conformance.Conformance/Sleep", HandlerThread::kPool)
+                    .BuildAndStart();
+  ASSERT_TRUE(server.ok()) << server.status();
+  absl::StatusOr<Address> address = Address::Parse("inproc:early-cancel");
+  ASSERT_TRUE(address.ok());
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  absl::StatusOr<std::unique_ptr<Connection>> conn =
+      registry->Find("inproc")->Connect(*address, ConnectionLimits{}, deadline);
+  ASSERT_TRUE(conn.ok()) << conn.status();
+
+  std::string hello;
+  EncodeHello(HelloPayload{}, &hello);
+  const OutFrame hello_frame = MakeFrame(FrameType::kHello, 0, 0, hello);
+  ASSERT_TRUE((*conn)->Send({&hello_frame, 1}, deadline).ok());
+  absl::StatusOr<Frame> ack = (*conn)->Receive(deadline);
+  ASSERT_TRUE(ack.ok()) << ack.status();
+  ASSERT_EQ(ack->header.type, FrameType::kHello);
+
+  // Call 7 (a Sleep the service would record under "early"): CANCEL first. Then call 9.
+  std::string sleep_start, echo_start, sleep_body, echo_body;
+  EncodeCallStart("/ferry.conformance.Conformance/Sleep", kNoDeadline, {}, &sleep_start);
+  EncodeCallStart("/ferry.conformance.Conformance/Echo", kNoDeadline, {}, &echo_start);
+  SleepRequest sleep;
+  sleep.set_ms(20);
+  sleep.set_tag("early");
+  ASSERT_TRUE(sleep.SerializeToString(&sleep_body));
+  EchoRequest echo;
+  echo.set_payload("after");
+  ASSERT_TRUE(echo.SerializeToString(&echo_body));
+  const OutFrame frames[] = {
+      MakeFrame(FrameType::kCancel, 0, 7, {}),
+      MakeFrame(FrameType::kCallStart, 0, 7, sleep_start),
+      MakeFrame(FrameType::kMessage, kFlagEndOfStream, 7, sleep_body),
+      MakeFrame(FrameType::kCallStart, 0, 9, echo_start),
+      MakeFrame(FrameType::kMessage, kFlagEndOfStream, 9, echo_body),
+  };
+  ASSERT_TRUE((*conn)->Send(frames, deadline).ok());
+
+  bool echo_ended = false;
+  while (!echo_ended) {
+    absl::StatusOr<Frame> f = (*conn)->Receive(deadline);
+    ASSERT_TRUE(f.ok()) << f.status();
+    EXPECT_NE(f->header.call_id, 7u) << "the server answered the cancelled call with "
+                                     << FrameTypeName(f->header.type);
+    if (f->header.call_id == 9 && f->header.type == FrameType::kMessage) {
+      EchoReply reply;
+      ASSERT_TRUE(reply.ParseFromArray(f->payload.data(), static_cast<int>(f->payload.size())));
+      EXPECT_EQ(reply.payload(), "after");
+    }
+    echo_ended = f->header.call_id == 9 && f->header.type == FrameType::kCallEnd;
+  }
+  // The Sleep handler never ran (it would have recorded an outcome after 20 ms).
+  EXPECT_EQ(service.SleepOutcome("early", absl::Milliseconds(300)), std::nullopt);
+  EXPECT_EQ(service.sleeping(), 0);
+  // A later call with a new id is served as usual.
+  const OutFrame again[] = {MakeFrame(FrameType::kCallStart, 0, 11, echo_start),
+                            MakeFrame(FrameType::kMessage, kFlagEndOfStream, 11, echo_body)};
+  ASSERT_TRUE((*conn)->Send(again, deadline).ok());
+  absl::StatusOr<Frame> reply = (*conn)->Receive(deadline);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->header.call_id, 11u);
+  EXPECT_EQ(reply->header.type, FrameType::kMessage);
+  (*conn)->Close();
 }
 
 TEST(RuntimeFaults, CancelRacingWithCompletionNeverLosesTheCallback) {
