@@ -142,6 +142,7 @@ Result Finish(absl::StatusOr<Result> result, const Point& point, const BenchTran
     failed.size = point.size;
     failed.concurrency = point.concurrency;
     failed.errors = 1;
+    failed.setup_error = result.status();
     result = std::move(failed);
   } else if (result->errors > 0) {
     progress.Note(absl::StrCat("ferry-bench: ", label, " ", ImplName(impl), ": ",

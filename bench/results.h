@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
+
 namespace ferry::bench {
 
 struct Setup {
@@ -64,6 +66,9 @@ struct Result {
   std::vector<PercentilePoint> percentiles;
   // Calls that failed (should be 0; a non-zero count is shown, never hidden).
   uint64_t errors = 0;
+  // Not written to the outputs: why the point could not be set up (errors is then 1 and
+  // there are no figures); OK when it was measured.
+  absl::Status setup_error;
 };
 
 struct BenchReport {
