@@ -3,13 +3,14 @@
 #ifndef FERRY_RUNTIME_WORKER_POOL_H_
 #define FERRY_RUNTIME_WORKER_POOL_H_
 
+#include <condition_variable>
 #include <deque>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
-#include "absl/synchronization/mutex.h"
 
 namespace ferry {
 
@@ -27,7 +28,12 @@ class WorkerPool {
  private:
   void Work();
 
-  absl::Mutex mu_;
+  // std::mutex and std::condition_variable, as on the runtime's other per-call paths:
+  // Debian's absl::Mutex runs deadlock detection on every lock, and its Await() evaluates a
+  // waiter's Condition (on the waiter's stack) in the unlocking thread, which ThreadSanitizer
+  // cannot see ordered in the uninstrumented library (a false race report in the TSan stage).
+  std::mutex mu_;
+  std::condition_variable wake_;  // a task was queued, or stopping_ was set
   std::deque<absl::AnyInvocable<void() &&>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
