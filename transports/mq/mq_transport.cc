@@ -144,10 +144,13 @@ std::string ClientPrefix(const std::string& name) { return absl::StrCat("mq.", n
 // Default sizes: the largest message the system allows (msgsize_max), and as many as
 // msg_max — but every queue's bytes count against the user's RLIMIT_MSGQUEUE (800 KiB by
 // default, for all of the user's queues together), so a queue takes at most 1/`share` of
-// it by default — a server's request queue, shared by all its clients, 1/8 (ten 8 KiB
-// messages with the kernel's default limits); a client's reply queue 1/48 (two: ferry-
-// bench's 16 callers need ~50 queues for Ferry and the raw floor together) — and, if
-// the kernel still says no (EMFILE), fewer messages, then smaller ones: a server with many
+// it by default: a server's request queue, shared by all its clients, 1/8 (ten 8 KiB
+// messages with the kernel's default limits); a client's reply queue 1/96 (two 4 KiB
+// messages: 64 clients of one server, the load suite's count, fit beside its request queue
+// with a fifth of the budget to spare, where two 8 KiB messages capped a server at ~44).
+// Never fewer than two messages: a client that reads nothing must still find its kAccept
+// and the server's kClose, or it would never learn that the server closed. And if the
+// kernel still says no (EMFILE), fewer messages, then smaller ones: a server with many
 // clients, or a machine with raised limits, must not run out after a few queues.
 absl::StatusOr<mqd_t> CreateMqd(const std::string& qname, long msgsize, long maxmsg, int flags,
                                 int share) {
@@ -160,11 +163,15 @@ absl::StatusOr<mqd_t> CreateMqd(const std::string& qname, long msgsize, long max
   if (!explicit_size && attr.mq_maxmsg > 0 && attr.mq_msgsize > 0 &&
       ::getrlimit(RLIMIT_MSGQUEUE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
     const long budget = static_cast<long>(rl.rlim_cur / std::max(share, 1));
-    // Messages first come down to 8 KiB (the kernel's own default), then fewer of them.
+    // Messages first come down to 8 KiB (the kernel's own default), then fewer of them
+    // (down to two), then smaller again (down to 4 KiB).
     while (attr.mq_msgsize > 8192 && attr.mq_maxmsg * attr.mq_msgsize > budget) {
       attr.mq_msgsize /= 2;
     }
     while (attr.mq_maxmsg > 2 && attr.mq_maxmsg * attr.mq_msgsize > budget) --attr.mq_maxmsg;
+    while (attr.mq_msgsize > 4096 && attr.mq_maxmsg * attr.mq_msgsize > budget) {
+      attr.mq_msgsize /= 2;
+    }
   }
   mq_attr* use = attr.mq_maxmsg > 0 && attr.mq_msgsize > 0 ? &attr : nullptr;
   mqd_t q;
@@ -174,8 +181,8 @@ absl::StatusOr<mqd_t> CreateMqd(const std::string& qname, long msgsize, long max
     if (errno == EINVAL) {
       // The limits we read are not what this process may use (a container): the defaults.
       use = nullptr;
-    } else if (errno == EMFILE && attr.mq_maxmsg > 1) {
-      attr.mq_maxmsg /= 2;
+    } else if (errno == EMFILE && attr.mq_maxmsg > 2) {
+      attr.mq_maxmsg = std::max(2L, attr.mq_maxmsg / 2);  // never one: see above
     } else if (errno == EMFILE && attr.mq_msgsize > static_cast<long>(2 * msgq::kMinMessageSize)) {
       attr.mq_msgsize /= 2;
     } else {

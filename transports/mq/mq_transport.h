@@ -62,7 +62,7 @@ MqLimits ReadMqLimits();
 // (explicit sizes above the limits), RESOURCE_EXHAUSTED. Used by the transport and by the
 // benchmark's raw floor, so both size their queues alike.
 inline constexpr int kServerQueueShare = 8;   // a server's request queue
-inline constexpr int kClientQueueShare = 48;  // a client connection's reply queue
+inline constexpr int kClientQueueShare = 96;  // a client connection's reply queue
 absl::StatusOr<mqd_t> CreateMqd(const std::string& qname, long msgsize, long maxmsg, int flags,
                                 int share);
 

@@ -1,6 +1,8 @@
 #include "transports/sysv/sysv_transport.h"
 
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/ipc.h>
 #include <sys/msg.h>
 #include <unistd.h>
@@ -64,6 +66,16 @@ std::string ServerRecord(absl::string_view name) {
 // new deadline is earlier than the one the thread sleeps towards — with receivers that
 // wait in 250 ms slices that is rare, and the thread wakes about four times a second while
 // anyone waits, never while nobody has for a few seconds.
+//
+// A full queue has no room for the wake-up — and one whose server was SIGKILLed stays full
+// for good (the requests in flight when it died), so its clients' receivers would block
+// past every deadline and never see the death. Then the watchdog interrupts the receiver's
+// msgrcv with a signal instead (kInterruptSignal, a no-op handler installed with
+// SA_RESTART only if the signal is unused; msgrcv fails with EINTR regardless of
+// SA_RESTART), every 5 ms until the receiver deregisters, since a signal that lands just
+// before the msgrcv starts is lost. The signal goes to the registered thread under the
+// mutex, so that thread is still inside Receive(); other calls it may interrupt on its way
+// out (taking the mutex) are restarted.
 class Watchdog {
  public:
   static Watchdog& Get() {
@@ -75,10 +87,11 @@ class Watchdog {
     std::lock_guard<std::mutex> lock(mu_);
     if (!started_) {
       started_ = true;
+      can_interrupt_ = InstallInterruptHandler();
       std::thread([this] { Run(); }).detach();
     }
     const uint64_t token = next_token_++;
-    entries_.push_back(Entry{token, id, type, until});
+    entries_.push_back(Entry{token, id, type, until, ::pthread_self()});
     if (until < target_) cv_.notify_one();
     return token;
   }
@@ -100,7 +113,25 @@ class Watchdog {
     int id;
     long type;
     absl::Time until;
+    pthread_t thread;  // the receiver, blocked in msgrcv (or about to be)
   };
+
+  static int InterruptSignal() { return SIGRTMIN + 7; }
+
+  static void NoOp(int) {}
+
+  // Installs the no-op handler unless the program has its own use for the signal.
+  static bool InstallInterruptHandler() {
+    struct sigaction old {};
+    if (::sigaction(InterruptSignal(), nullptr, &old) != 0) return false;
+    if (old.sa_handler == NoOp) return true;
+    if (old.sa_handler != SIG_DFL || (old.sa_flags & SA_SIGINFO) != 0) return false;
+    struct sigaction sa {};
+    sa.sa_handler = NoOp;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    return ::sigaction(InterruptSignal(), &sa, nullptr) == 0;
+  }
 
   void Run() {
     struct {
@@ -121,7 +152,9 @@ class Watchdog {
         if (e.until <= now) {
           wake.mtype = e.type;
           if (::msgsnd(e.id, &wake, sizeof(wake.text), IPC_NOWAIT) != 0 && errno == EAGAIN) {
-            e.until = now + absl::Milliseconds(5);  // full: try again shortly
+            // Full: interrupt the receiver's msgrcv; post (and interrupt) again shortly.
+            if (can_interrupt_) ::pthread_kill(e.thread, InterruptSignal());
+            e.until = now + absl::Milliseconds(5);
           } else {
             entries_[i] = entries_.back();  // posted, or the queue is gone
             entries_.pop_back();
@@ -153,6 +186,7 @@ class Watchdog {
   absl::Time target_ = absl::InfiniteFuture();
   uint64_t next_token_ = 1;
   bool started_ = false;
+  bool can_interrupt_ = false;
 };
 
 // ---- The queue --------------------------------------------------------------------------
