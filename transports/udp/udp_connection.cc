@@ -70,6 +70,7 @@ UdpConnection::UdpConnection(Params p)
       }()) {
   rx_.resize(kRxBuffer);
   last_heard_ = absl::Now();
+  poke_after_ = cfg_.max_rto;
 }
 
 UdpConnection::~UdpConnection() { Close(); }
@@ -376,7 +377,10 @@ absl::Time UdpConnection::NextTimerLocked() const {
   absl::Time t = held_until_;
   for (const auto& [seq, u] : out_) t = std::min(t, std::min(u.next_at, u.give_up));
   if (!out_.empty()) t = std::min(t, std::max(last_heard_, listening_since_) + cfg_.peer_timeout);
-  if (role_ == Role::kServer) t = std::min(t, last_heard_ + cfg_.idle_timeout);
+  if (role_ == Role::kServer) {
+    t = std::min(t, last_heard_ + cfg_.idle_timeout);
+    t = std::min(t, std::max(last_heard_, poked_at_) + poke_after_);
+  }
   return t;
 }
 
@@ -398,6 +402,17 @@ void UdpConnection::RunTimersLocked(absl::Time now) {
     PeerGoneLocked(absl::UnavailableError(absl::StrCat(
         "client ", peer_, " silent for ", absl::FormatDuration(now - last_heard_))));
     return;
+  }
+  if (role_ == Role::kServer && now >= std::max(last_heard_, poked_at_) + poke_after_) {
+    // A silent client may be dead (SIGKILLed between calls, holding nothing the server
+    // would retransmit): poke it with an empty PROBE, which clients ignore. If its socket
+    // is gone the kernel answers ICMP port unreachable and our next recv reports
+    // ECONNREFUSED (UNAVAILABLE), so the connection, its socket and its reply cache go
+    // within about max_rto instead of idle_timeout. Backoff: an idle live client gets a
+    // handful of datagrams per idle_timeout.
+    SendDatagramLocked(HeaderLocked(DatagramKind::kProbe), {});
+    poked_at_ = now;
+    poke_after_ = std::min(poke_after_ * 2, cfg_.idle_timeout);
   }
   for (auto it = out_.begin(); it != out_.end();) {
     OutUnit& u = it->second;
@@ -540,6 +555,7 @@ void UdpConnection::HandleDatagramLocked(absl::string_view dgram) {
   const DatagramHeader& h = *parsed;
   absl::string_view payload = dgram.substr(kDatagramHeaderSize);
   last_heard_ = absl::Now();
+  poke_after_ = cfg_.max_rto;
   HandleCumAckLocked(h.ack);
   switch (h.kind) {
     case DatagramKind::kData:

@@ -146,6 +146,11 @@ class UdpConnection final : public Connection {
   absl::Time last_heard_;
   absl::Time last_pump_ = absl::InfinitePast();
   absl::Time listening_since_ = absl::InfinitePast();
+  // Server: liveness pokes of a silent client (RunTimersLocked): the last one sent, and
+  // the silence before the next (max_rto, doubling up to idle_timeout; reset by any
+  // datagram from the client).
+  absl::Time poked_at_ = absl::InfinitePast();
+  absl::Duration poke_after_;
 
   // Sending.
   uint32_t next_seq_ = 0;

@@ -7,28 +7,17 @@
 // both ends drop, duplicate and reorder 3% of their datagrams each (seeded), so every
 // test of the suite also runs through retransmission, the reply cache and fragment
 // repair.
-#include <atomic>
+#include <cstdio>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "tests/conformance/rpc_conformance.h"
+#include "transports/udp/udp_conformance_param.h"
 
 namespace ferry::conformance {
 namespace {
-
-RpcConformanceParam UdpParam(const std::string& name, const std::string& options) {
-  RpcConformanceParam p;
-  p.name = name;
-  p.make_address = [options] { return absl::StrCat("udp://127.0.0.1:0", options); };
-  p.cross_process = true;
-  // Not a byte stream: hostile datagrams are covered by udp_transport_test.
-  p.raw_connect = nullptr;
-  // The restarted server binds the same port (the dead one's sockets are gone).
-  p.rebind_address = [](const std::string& bound) { return bound; };
-  return p;
-}
 
 uint64_t Seed() {
   static const uint64_t seed = std::random_device{}();

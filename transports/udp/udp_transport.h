@@ -26,8 +26,10 @@
 //
 // Peer death: a connected UDP socket reports ECONNREFUSED (ICMP port unreachable) once
 // the peer's socket is gone, which becomes UNAVAILABLE; a peer that stops answering
-// probes for `peer_timeout` is UNAVAILABLE too; a server drops a client silent for
-// `idle_timeout`, and a server that restarted answers an unknown connection id with RESET.
+// probes for `peer_timeout` is UNAVAILABLE too; a server pokes a client silent for
+// `max_rto` (an empty PROBE, backing off), so a dead client's ICMP port unreachable ends
+// its connection, drops a client silent for `idle_timeout`, and a server that restarted
+// answers an unknown connection id with RESET.
 //
 // Address options (all optional), e.g. "udp://127.0.0.1:0?fragment=8192&loss=0.1&seed=7":
 //   fragment=N         payload bytes per datagram, 256..65471 (default: 65000 on

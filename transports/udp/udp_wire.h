@@ -54,6 +54,8 @@ enum class DatagramKind : uint8_t {
   kAck = 4,      // receiver -> sender: fragments held of unit `seq`. Payload: FragmentStatus.
   kProbe = 5,    // client -> server: "what about call `call_id` (my unit `seq`)?"
                  // Payload: empty, or a FragmentStatus of the server unit it is reassembling.
+                 // server -> client, empty: a liveness poke of a silent client (ignored;
+                 // a dead client's kernel answers it with ICMP port unreachable).
   kClose = 6,    // the sender closed the connection.
   kReset = 7,    // the server knows no connection conn_id (restarted, dropped it).
 };
