@@ -307,7 +307,8 @@ TEST_P(RpcConformance, DeadlineExceededAndTheHandlerSeesTheCallCancelled) {
   if (h->server != nullptr) {  // else the handler runs in the child the channel spawned
     EXPECT_EQ(h->service.SleepOutcome("deadline", absl::Seconds(5)), std::optional<bool>(true));
   }
-  EXPECT_TRUE(EchoBytes(*h->stub, "after deadline").ok());
+  const absl::StatusOr<EchoReply> after = EchoBytes(*h->stub, "after deadline");
+  EXPECT_TRUE(after.ok()) << after.status();
 }
 
 TEST_P(RpcConformance, CancelEndsTheCallAndTheHandlerSeesIt) {
@@ -580,6 +581,10 @@ TEST_P(RpcConformance, ChannelReconnectsAfterServerRestart) {
   ASSERT_TRUE(second.ok()) << second.status();
   ASSERT_EQ(second->address(), bound);
   absl::StatusOr<EchoReply> r = EchoBytes(stub, "second");
+  if (!r.ok() && GetParam().restart_may_fail_first_call &&
+      r.status().code() == absl::StatusCode::kUnavailable) {
+    r = EchoBytes(stub, "second");
+  }
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->payload(), "second");
 }

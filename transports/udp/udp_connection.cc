@@ -19,6 +19,9 @@ namespace ferry::udp {
 namespace {
 
 constexpr size_t kRxBuffer = 65536;
+// How long a server connection's Close() waits for the client to acknowledge the replies
+// still in its cache (LingerForRepliesLocked).
+constexpr absl::Duration kCloseLinger = absl::Seconds(1);
 
 bool HasFrame(absl::Span<const OutFrame> frames, FrameType type, uint32_t* call_id) {
   for (const OutFrame& f : frames) {
@@ -247,6 +250,13 @@ absl::Status UdpConnection::Send(absl::Span<const OutFrame> frames, absl::Time d
   }
   const absl::Time now = absl::Now();
   const bool confirm = kind == kFlagRequest && now - last_heard_ > cfg_.confirm_after_silence;
+  // A client's CANCEL waits for its acknowledgement: after it the client may read nothing
+  // for a long time (the cancelled call was its last), so nobody would run the timer that
+  // retransmits a lost one, and the server's handler would run on uncancelled. Best
+  // effort within the deadline: past it the unit stays queued for later pumps.
+  uint32_t cancelled_id = 0;
+  const bool confirm_control = kind == 0 && role_ == Role::kClient &&
+                               HasFrame(frames, FrameType::kCancel, &cancelled_id);
   uint32_t last_seq = 0;
   bool wait = false;
   for (const auto& [begin, end] : groups) {
@@ -277,8 +287,9 @@ absl::Status UdpConnection::Send(absl::Span<const OutFrame> frames, absl::Time d
     if (u.kind == kFlagRequest && budget != kNoDeadline) {
       u.give_up = now + absl::Microseconds(budget);
     }
-    wait = wait || u.nfrags > 1 || (u.kind == kFlagRequest && confirm);
+    wait = wait || u.nfrags > 1 || (u.kind == kFlagRequest && confirm) || confirm_control;
     if (u.kind == kFlagReply) {
+      last_reply_at_ = now;
       auto it = replies_.emplace(u.seq, std::move(u)).first;
       reply_by_call_[call_id] = it->first;
       reply_bytes_ += it->second.bytes.size();
@@ -322,7 +333,8 @@ absl::Status UdpConnection::Send(absl::Span<const OutFrame> frames, absl::Time d
       auto it = out_.find(last_seq);
       done = it == out_.end() ||
              (it->second.delivered ||
-              (!confirm && it->second.sent_upto == it->second.nfrags && UnackedLocked() <= window_bytes));
+              (!confirm && !confirm_control && it->second.sent_upto == it->second.nfrags &&
+               UnackedLocked() <= window_bytes));
     }
     if (done) return absl::OkStatus();
     if (kind == kFlagReply && groups.size() == 1) {
@@ -344,6 +356,11 @@ absl::Status UdpConnection::Send(absl::Span<const OutFrame> frames, absl::Time d
       }
     }
     if (absl::Now() >= deadline) {
+      if (confirm_control) {
+        auto it = out_.find(last_seq);
+        // Whole units sent, only the acknowledgement missing: retransmitted on later pumps.
+        if (it == out_.end() || it->second.sent_upto == it->second.nfrags) return absl::OkStatus();
+      }
       // The peer may hold part of the unit, and later units would wait behind it forever:
       // the connection is unusable.
       PeerGoneLocked(absl::DeadlineExceededError("send not acknowledged before the deadline"));
@@ -577,6 +594,15 @@ void UdpConnection::HandleDatagramLocked(absl::string_view dgram) {
         if (st.ok()) HandleStatusLocked(absl::big_endian::Load32(payload.data()), *st);
       }
       auto rc = reply_by_call_.find(h.call_id);
+      // The client delivers our units in order, and h.ack is the first one it lacks. A
+      // cached reply there that is not the one probed for belongs to a call that ended
+      // without it (deadline or cancel: nobody probes for it), and holds back every later
+      // unit: resend it too, or the prober never gets past it.
+      auto hole = replies_.find(h.ack);
+      if (hole != replies_.end() &&
+          (rc == reply_by_call_.end() || rc->second != hole->first)) {
+        ResendReplyLocked(hole->second);
+      }
       if (h.seq < reasm_.next() && rc != reply_by_call_.end()) {
         ResendReplyLocked(replies_.at(rc->second));
       } else {
@@ -682,6 +708,7 @@ void UdpConnection::HandleStatusLocked(uint32_t seq, const FragmentStatus& st) {
 
 void UdpConnection::ResendReplyLocked(OutUnit& u) {
   ++stats_.replies_from_cache;
+  last_reply_at_ = absl::Now();
   SendFragmentsLocked(u, /*repair=*/true);
 }
 
@@ -803,7 +830,39 @@ absl::StatusOr<Frame> UdpConnection::Receive(absl::Time deadline) {
   }
 }
 
+void UdpConnection::LingerForReplies() {
+  Lock lock(mu_);
+  // A client that lost a reply asks again within its probe interval, at most max_rto: a
+  // reply sent longer ago than that (plus a round trip's allowance) has been received, or
+  // re-sent from the cache. An idle client does not read, so it never acknowledges the
+  // resent duplicates: this bound, not the acknowledgement, ends the wait then.
+  const absl::Time until =
+      std::min(absl::Now() + kCloseLinger, last_reply_at_ + cfg_.max_rto + cfg_.rto);
+  absl::Duration backoff = cfg_.rto;
+  while (!closed_ && peer_gone_.ok() && !replies_.empty()) {
+    const absl::Time now = absl::Now();
+    if (now >= until) return;
+    // ACK_NOW on each reply's last fragment: a client that has it answers with its
+    // cumulative ack (HandleCumAckLocked empties the cache), one that lost it takes it.
+    for (auto& [seq, u] : replies_) {
+      u.want_ack = true;
+      SendFragmentsLocked(u, /*repair=*/true);
+      u.want_ack = false;
+    }
+    const absl::Time step = std::min(until, now + backoff);
+    while (!closed_ && peer_gone_.ok() && !replies_.empty() && absl::Now() < step) {
+      PumpLocked(lock, step);
+    }
+    backoff = std::min(backoff * 2, cfg_.max_rto);
+  }
+}
+
 void UdpConnection::Close() {
+  // Server: the reply cache dies with the socket, and the client retransmits a request
+  // whose reply it lost to a socket that is gone (ICMP: UNAVAILABLE), so a graceful
+  // shutdown under loss would fail calls it had finished. Before closing, wait (bounded)
+  // until the client has acknowledged the cached replies or is gone: one round trip.
+  if (role_ == Role::kServer && !closing_.load(std::memory_order_acquire)) LingerForReplies();
   bool first = false;
   gate_.Close([&] {
     first = true;

@@ -106,6 +106,9 @@ class UdpConnection final : public Connection {
   // One step of waiting for something: runs due timers, then reads one datagram (or waits
   // for the reader) until `until` at the latest.
   void PumpLocked(Lock& lock, absl::Time until);
+  // Server, from Close(): resends the cached replies asking for an acknowledgement and
+  // pumps until the client has acknowledged them all, is gone, or kCloseLinger passed.
+  void LingerForReplies();
   // Reads one datagram into rx_ without mu_. >0 bytes, 0 nothing (timeout), <0 -errno.
   ssize_t ReadDatagram(absl::Time until);
   void HandleDatagramLocked(absl::string_view dgram);
@@ -150,6 +153,8 @@ class UdpConnection final : public Connection {
   // the silence before the next (max_rto, doubling up to idle_timeout; reset by any
   // datagram from the client).
   absl::Time poked_at_ = absl::InfinitePast();
+  // Server: when a reply was last sent or resent from the cache (LingerForReplies).
+  absl::Time last_reply_at_ = absl::InfinitePast();
   absl::Duration poke_after_;
 
   // Sending.
