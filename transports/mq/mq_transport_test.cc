@@ -7,11 +7,13 @@
 #include <fcntl.h>
 #include <mqueue.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <random>
@@ -168,6 +170,50 @@ TEST(MqTransportTest, LargerMessageSizeMeansFewerPieces) {
   EXPECT_EQ(static_cast<msgq::MsgqConnection*>(p.client.get())->max_message(),
             static_cast<size_t>(big));
   for (size_t size : {size_t{100}, size_t{1} << 20, size_t{4} << 20}) {
+    SCOPED_TRACE(size);
+    EchoAndCountPieces(p, size);
+  }
+}
+
+// Nothing in the address: the transport reads the kernel's limits when it makes each
+// queue, so raising them changes its fragmentation with no option. In a private IPC
+// namespace (the machine's own limits are never touched) msgsize_max goes up 4x and
+// msg_max down to 3, so that a server's request queue of the larger messages still fits
+// its share of RLIMIT_MSGQUEUE (1/8: three 32 KiB messages in the default 800 KiB).
+TEST(MqTransportTest, RaisedKernelLimitsChangeTheDefaultFragmentation) {
+  const mq::MqLimits machine = mq::ReadMqLimits();
+  ASSERT_GT(machine.msgsize_max, 0);
+  const long big = 32768;
+  const int home = open("/proc/self/ns/ipc", O_RDONLY | O_CLOEXEC);
+  if (home < 0 || unshare(CLONE_NEWIPC) != 0) {
+    if (home >= 0) close(home);
+    GTEST_SKIP() << "no private IPC namespace to raise msgsize_max in: " << std::strerror(errno);
+  }
+  struct Return {
+    int fd;
+    ~Return() {
+      setns(fd, CLONE_NEWIPC);
+      close(fd);
+    }
+  } back{home};
+  std::ofstream("/proc/sys/fs/mqueue/msgsize_max") << big;
+  std::ofstream("/proc/sys/fs/mqueue/msg_max") << 3;
+  const mq::MqLimits raised = mq::ReadMqLimits();
+  if (raised.msgsize_max != big || raised.msg_max != 3) {
+    GTEST_SKIP() << "cannot set msgsize_max=" << big << " msg_max=3 in a private IPC namespace";
+  }
+  rlimit rl{};
+  ASSERT_EQ(getrlimit(RLIMIT_MSGQUEUE, &rl), 0);
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 8 < static_cast<rlim_t>(3 * big + 4096)) {
+    GTEST_SKIP() << "RLIMIT_MSGQUEUE " << rl.rlim_cur << " leaves no room for 32 KiB messages";
+  }
+  MqTransport t;
+  Pair p = Connect(t, "mq://" + FreshName());
+  ASSERT_NE(p.client, nullptr);
+  auto* client = static_cast<msgq::MsgqConnection*>(p.client.get());
+  EXPECT_EQ(client->max_message(), static_cast<size_t>(big))
+      << "the machine's msgsize_max is " << machine.msgsize_max;
+  for (size_t size : {size_t{100}, size_t{40000}, size_t{1} << 20}) {
     SCOPED_TRACE(size);
     EchoAndCountPieces(p, size);
   }
