@@ -324,6 +324,48 @@ TEST(MqTransportTest, SigkilledPeersLeaveNoQueues) {
   (*l)->Close();
 }
 
+// The other direction of peer death: a server SIGKILLed while its client waits for a
+// frame. The queue has no hang-up; the client's wait slices check the server's pidfd.
+TEST(MqTransportTest, AKilledServerIsUnavailableToItsClientWithinASecond) {
+  const std::string name = FreshName();
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(ready[0]);
+    MqTransport st;
+    auto l = st.Listen(*Address::Parse("mq://" + name), {});
+    if (!l.ok()) _exit(1);
+    if (write(ready[1], "l", 1) != 1) _exit(2);
+    auto server = (*l)->Accept();
+    if (!server.ok()) _exit(3);
+    if (write(ready[1], "a", 1) != 1) _exit(4);
+    for (;;) pause();  // killed below
+  }
+  close(ready[1]);
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1) << "the server child did not listen";
+  MqTransport t;
+  auto client = t.Connect(*Address::Parse("mq://" + name), {}, Soon());
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_EQ(read(ready[0], &c, 1), 1) << "the server child did not accept";
+  close(ready[0]);
+  absl::StatusOr<Frame> early = (*client)->Receive(absl::Now() + absl::Milliseconds(50));
+  EXPECT_EQ(early.status().code(), absl::StatusCode::kDeadlineExceeded) << early.status();
+  ASSERT_EQ(kill(child, SIGKILL), 0);
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<Frame> gone = (*client)->Receive(Soon());
+  EXPECT_EQ(gone.status().code(), absl::StatusCode::kUnavailable) << gone.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  (*client)->Close();
+  // What the dead server left is reclaimed by the next Listen() on its name.
+  auto again = t.Listen(*Address::Parse("mq://" + name), {});
+  ASSERT_TRUE(again.ok()) << again.status();
+  (*again)->Close();
+}
+
 TEST(MqTransportTest, ListenReclaimsOnlyDeadOwnersQueues) {
   const std::string name = FreshName();
   // A server process that dies without closing.

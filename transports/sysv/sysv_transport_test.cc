@@ -229,6 +229,48 @@ TEST(SysvTransportTest, AQueueFullOfRequestsDoesNotBlockReplies) {
 // A client killed with SIGKILL is noticed within a second; nothing of it stays in the
 // server's queue. A server killed with SIGKILL leaves its queue, which the next Listen()
 // on the name removes.
+// The other direction of peer death: a server SIGKILLed while its client waits for a
+// frame. The queue has no hang-up; the client's wait slices check the server's pidfd.
+TEST(SysvTransportTest, AKilledServerIsUnavailableToItsClientWithinASecond) {
+  const std::string name = FreshName();
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(ready[0]);
+    SysvTransport st;
+    auto l = st.Listen(*Address::Parse("sysv://" + name), {});
+    if (!l.ok()) _exit(1);
+    if (write(ready[1], "l", 1) != 1) _exit(2);
+    auto server = (*l)->Accept();
+    if (!server.ok()) _exit(3);
+    if (write(ready[1], "a", 1) != 1) _exit(4);
+    for (;;) pause();  // killed below
+  }
+  close(ready[1]);
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1) << "the server child did not listen";
+  SysvTransport t;
+  auto client = t.Connect(*Address::Parse("sysv://" + name), {}, Soon());
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_EQ(read(ready[0], &c, 1), 1) << "the server child did not accept";
+  close(ready[0]);
+  absl::StatusOr<Frame> early = (*client)->Receive(absl::Now() + absl::Milliseconds(50));
+  EXPECT_EQ(early.status().code(), absl::StatusCode::kDeadlineExceeded) << early.status();
+  ASSERT_EQ(kill(child, SIGKILL), 0);
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<Frame> gone = (*client)->Receive(Soon());
+  EXPECT_EQ(gone.status().code(), absl::StatusCode::kUnavailable) << gone.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  (*client)->Close();
+  // What the dead server left is reclaimed by the next Listen() on its name.
+  auto again = t.Listen(*Address::Parse("sysv://" + name), {});
+  ASSERT_TRUE(again.ok()) << again.status();
+  (*again)->Close();
+}
+
 TEST(SysvTransportTest, SigkilledPeersLeaveNothingBehind) {
   SysvTransport t;
   const std::string name = FreshName();
