@@ -62,6 +62,13 @@ class ExecByteStream final : public ByteStream {
     return pipe_->Read(buf, n, deadline);
   }
   absl::StatusOr<size_t> WriteSome(const struct iovec* iov, int iovcnt) override {
+    // A dead child's stdin may still take bytes (the pipe buffer; the guard reader keeps
+    // its read end open), and the call would then fail only when its reply never comes,
+    // as a connection lost after the request. Failing the write instead lets the runtime
+    // retry the call on a new connection (a new child): nothing reached a live server.
+    if (exited_.load(std::memory_order_acquire)) {
+      return absl::UnavailableError("the server process has exited");
+    }
     return pipe_->WriteSome(iov, iovcnt);
   }
   absl::Status WaitWritable(absl::Time deadline) override {
@@ -96,7 +103,10 @@ class ExecByteStream final : public ByteStream {
     }
     // The child exited while the connection was open. Its exit closed its stdout, and
     // the reader drains what it wrote and then sees end of stream -- unless something
-    // else (a grandchild) still holds that pipe: then end the connection here.
+    // else (a grandchild) still holds that pipe: then end the connection here. Writes
+    // fail from now on, before the child is reaped (whoever waits for the reaping then
+    // finds them failing).
+    exited_.store(true, std::memory_order_release);
     ReapChild(pidfd_.get());
     pollfd out{pipe_->read_fd(), 0, 0};
     const bool hung_up = ::poll(&out, 1, 0) == 1 && (out.revents & (POLLHUP | POLLERR)) != 0;
@@ -107,6 +117,7 @@ class ExecByteStream final : public ByteStream {
   const UniqueFd pidfd_;
   const UniqueFd stop_;
   const ExecTransport::Options options_;
+  std::atomic<bool> exited_{false};  // the watcher saw the child exit
   std::thread watcher_;
 };
 
