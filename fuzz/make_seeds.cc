@@ -91,6 +91,12 @@ void FrameHeaderSeeds(const std::string& dir) {
         Header(FrameType::kCallStart, 0, 1, 60) + limit4m +
             CallStart(kEcho, 1000000, {{"x-echo", "v"}, {"k-bin", std::string("\0\1", 2)}}));
   Write(dir, f, "message_eos", Header(FrameType::kMessage, kFlagEndOfStream, 9, 100) + '\3');
+  const std::string with_message = CallStart(kEcho, 1000000) + Echo("hi");
+  Write(dir, f, "call_start_with_message",
+        Header(FrameType::kCallStart, kFlagWithMessage, 1,
+               static_cast<uint32_t>(with_message.size())) +
+            limit4m + with_message);
+  Write(dir, f, "message_end_of_call", Header(FrameType::kMessage, kFlagEndOfCall, 9, 4) + '\3');
   Write(dir, f, "call_end",
         Header(FrameType::kCallEnd, 0, 3, 20) + limit4m +
             CallEnd(absl::StatusCode::kNotFound, "no key"));
@@ -104,7 +110,9 @@ std::string Stream() {
          Frame(FrameType::kCallStart, 0, 1, CallStart(kEcho, -1)) +
          Frame(FrameType::kMessage, kFlagEndOfStream, 1, Echo("hi")) +
          Frame(FrameType::kMessage, 0, 3, Pattern(3000)) + Frame(FrameType::kHalfClose, 0, 3, "") +
-         Frame(FrameType::kCallEnd, 0, 1, CallEnd(absl::StatusCode::kAborted, "x"));
+         Frame(FrameType::kCallEnd, 0, 1, CallEnd(absl::StatusCode::kAborted, "x")) +
+         Frame(FrameType::kCallStart, kFlagWithMessage, 5, CallStart(kEcho, -1) + Echo("one")) +
+         Frame(FrameType::kMessage, kFlagEndOfCall, 5, Echo("one"));
 }
 
 void StreamFramerSeeds(const std::string& dir) {
@@ -147,6 +155,9 @@ void DispatchSeeds(const std::string& dir) {
   Write(dir, f, "echo",
         hello + Record(FrameType::kCallStart, 0, 1, CallStart(kEcho, 5000000)) +
             Record(FrameType::kMessage, kFlagEndOfStream, 1, Echo("ping")));
+  Write(dir, f, "echo_one_frame",
+        std::string("\x03") + Record(FrameType::kCallStart, kFlagWithMessage, 1,
+                       CallStart(kEcho, 5000000) + Echo("ping")));
   Write(dir, f, "echo_half_close",
         hello + Record(FrameType::kCallStart, 0, 3, CallStart(kEcho, -1, {{"x-echo", "m"}})) +
             Record(FrameType::kMessage, 0, 3, Echo(Pattern(300))) +

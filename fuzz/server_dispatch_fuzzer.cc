@@ -3,7 +3,8 @@
 // sent over a raw in-process loopback connection, as a hostile client would send them.
 //
 // Input: byte 0 bit 0 = send a valid HELLO first (most seeds do, so the fuzzer reaches the
-// call layer), then records of
+// call layer; bit 1 = the HELLO offers unary frames, so replies take their one-frame form),
+// then records of
 //   type(1) flags(1) call_id(1) length(2, big endian) payload(length, cut at the end)
 // Any type byte, flag and call id is sent as is (the loopback receiver parses the header,
 // so bad ones take the header-error path). After the records the harness sends a PING and
@@ -102,7 +103,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bool sent_ok = true;
   if (data[0] & 1) {
     std::string hello;
-    EncodeHello(HelloPayload{kDefaultMaxMessageSize}, &hello);
+    // Bit 1: offer unary frames, so the server answers a call in one frame when it can.
+    EncodeHello(HelloPayload{kDefaultMaxMessageSize, (data[0] & 2) ? kFeatureUnaryFrames : 0u},
+                &hello);
     OutFrame f = MakeFrame(FrameType::kHello, 0, 0, hello);
     sent_ok = c.Send({&f, 1}, deadline).ok();
   }

@@ -75,7 +75,7 @@ class ClientConnection final : public internal::CallCanceller,
   class Completions;
 
   ClientConnection(std::unique_ptr<Connection> conn, const ChannelOptions& options,
-                   uint32_t peer_max_message);
+                   uint32_t peer_max_message, bool unary_frames);
 
   // Registers a call, checks limits and sends CALL_START + MESSAGE. On error the call is
   // not registered and the status is the call's result.
@@ -117,6 +117,8 @@ class ClientConnection final : public internal::CallCanceller,
   const ChannelOptions options_;
   // The smaller of our send limit and the server's receive limit (from its HELLO).
   const uint32_t max_send_;
+  // The server's HELLO offered kFeatureUnaryFrames: requests may travel inside CALL_START.
+  const bool unary_frames_;
   std::atomic<bool> usable_{true};
   std::atomic<uint32_t> next_call_id_{1};
 

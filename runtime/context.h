@@ -122,8 +122,14 @@ class ServerContext {
 
   // True once the client cancelled, the deadline passed, or the server is shutting down
   // and its drain deadline passed. A handler that runs long should poll it and give up.
+  // Once it has returned true because the deadline passed, the call ends with
+  // DEADLINE_EXCEEDED whatever the handler returns (as a gRPC server's would): the client
+  // has given up, and a reply racing its deadline must not turn into OK.
   bool IsCancelled() const {
-    return cancelled_.load(std::memory_order_acquire) || absl::Now() >= deadline_;
+    if (cancelled_.load(std::memory_order_acquire)) return true;
+    if (deadline_ == absl::InfiniteFuture() || absl::Now() < deadline_) return false;
+    deadline_passed_.store(true, std::memory_order_relaxed);
+    return true;
   }
 
   // Trailing metadata sent to the client with the call's status.
@@ -140,6 +146,7 @@ class ServerContext {
   const MetadataView* metadata_ = nullptr;
   absl::string_view peer_;
   std::atomic<bool> cancelled_{false};
+  mutable std::atomic<bool> deadline_passed_{false};  // IsCancelled() saw the deadline pass
   Metadata trailers_;
 };
 
@@ -154,7 +161,12 @@ class ServerCallAccess {
     ctx.metadata_ = metadata;
     ctx.peer_ = peer;
     ctx.cancelled_.store(false, std::memory_order_relaxed);
+    ctx.deadline_passed_.store(false, std::memory_order_relaxed);
     ctx.trailers_.clear();
+  }
+  // True if the handler saw IsCancelled() because its deadline had passed.
+  static bool DeadlinePassed(const ServerContext& ctx) {
+    return ctx.deadline_passed_.load(std::memory_order_relaxed);
   }
   static void Cancel(ServerContext& ctx) { ctx.cancelled_.store(true, std::memory_order_release); }
   static Metadata& trailers(ServerContext& ctx) { return ctx.trailers_; }

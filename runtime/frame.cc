@@ -19,7 +19,9 @@ using absl::big_endian::Store64;
 uint8_t AllowedFlags(FrameType t) {
   switch (t) {
     case FrameType::kMessage:
-      return kFlagEndOfStream;
+      return kFlagEndOfStream | kFlagEndOfCall;
+    case FrameType::kCallStart:
+      return kFlagWithMessage;
     case FrameType::kHello:
     case FrameType::kPing:
       return kFlagAck;
@@ -87,6 +89,9 @@ class Reader {
     }
     return true;
   }
+
+  // The bytes not read yet.
+  absl::string_view rest() const { return data_; }
 
   absl::Status Finish() const {
     if (failed_) return absl::InvalidArgumentError(absl::StrCat(what_, " payload truncated"));
@@ -213,12 +218,16 @@ absl::Status ValidateMetadata(const Metadata& md) {
   return absl::OkStatus();
 }
 
-void EncodeHello(const HelloPayload& p, std::string* out) { Put32(out, p.max_message_size); }
+void EncodeHello(const HelloPayload& p, std::string* out) {
+  Put32(out, p.max_message_size);
+  Put32(out, p.features);
+}
 
 absl::StatusOr<HelloPayload> DecodeHello(absl::string_view payload) {
   Reader r(payload, "HELLO");
   HelloPayload p;
-  r.U32(&p.max_message_size);
+  // The features field came later: a HELLO without it offers none.
+  if (r.U32(&p.max_message_size) && !r.rest().empty()) r.U32(&p.features);
   if (absl::Status s = r.Finish(); !s.ok()) return s;
   return p;
 }
@@ -268,19 +277,34 @@ absl::string_view CallStartEncoder::Encode(absl::string_view method, int64_t bud
   return buf_;
 }
 
-absl::Status DecodeCallStart(absl::string_view payload, CallStartView* view) {
-  Reader r(payload, "CALL_START");
+namespace {
+absl::Status DecodeCallStartFrom(Reader& r, CallStartView* view, absl::string_view* message) {
   uint16_t len = 0;
   uint64_t budget = 0;
   if (r.U16(&len) && r.Bytes(len, &view->method) && r.U64(&budget)) {
     view->budget_us = static_cast<int64_t>(budget);
-    r.Pairs(&view->metadata);
+    if (r.Pairs(&view->metadata) && message != nullptr) {
+      *message = r.rest();
+      r.Bytes(message->size(), message);
+    }
   }
   if (absl::Status s = r.Finish(); !s.ok()) return s;
   if (view->budget_us < kNoDeadline) {
     return absl::InvalidArgumentError(absl::StrCat("negative deadline budget ", view->budget_us));
   }
   return absl::OkStatus();
+}
+}  // namespace
+
+absl::Status DecodeCallStart(absl::string_view payload, CallStartView* view) {
+  Reader r(payload, "CALL_START");
+  return DecodeCallStartFrom(r, view, nullptr);
+}
+
+absl::Status DecodeCallStartWithMessage(absl::string_view payload, CallStartView* view,
+                                        absl::string_view* message) {
+  Reader r(payload, "CALL_START");
+  return DecodeCallStartFrom(r, view, message);
 }
 
 void EncodeCallEnd(const absl::Status& status, const Metadata& trailers, std::string* out) {

@@ -50,8 +50,10 @@ enum class FrameType : uint8_t {
   kPing = 2,    // 8 opaque bytes, echoed back with kFlagAck.
   kGoAway = 3,  // sender accepts no calls above last_call_id. Payload: GoAwayPayload.
   // Call frames (call_id != 0).
-  kCallStart = 4,  // client opens a call. Payload: CallStartPayload.
+  kCallStart = 4,  // client opens a call. Payload: CallStartPayload (kFlagWithMessage: and
+                   // the call's only request message after it).
   kMessage = 5,    // one serialized message. kFlagEndOfStream: sender half-closes after it.
+                   // kFlagEndOfCall (server only): the call ends OK after it.
   kHalfClose = 6,  // sender will send no more messages on this call. Empty payload.
   kCallEnd = 7,    // server ends the call. Payload: CallEndPayload.
   kCancel = 8,     // client abandons the call. Empty payload.
@@ -61,6 +63,15 @@ inline constexpr uint8_t kMaxFrameType = 8;
 // Flags. Unknown flag bits are rejected, so later versions can give them meaning.
 inline constexpr uint8_t kFlagEndOfStream = 0x01;  // kMessage
 inline constexpr uint8_t kFlagAck = 0x01;          // kHello (reply), kPing (reply)
+// Unary calls in one frame each way (only to a peer whose HELLO offered
+// kFeatureUnaryFrames; docs/wire-format.md):
+//   CALL_START + kFlagWithMessage: the payload is a call-start payload followed by the
+//     call's only request message; the client half-closes after it (= CALL_START,
+//     MESSAGE + kFlagEndOfStream).
+//   MESSAGE + kFlagEndOfCall, server to client: the call's reply, after which the call
+//     ends OK with no trailing metadata (= MESSAGE, CALL_END OK).
+inline constexpr uint8_t kFlagWithMessage = 0x01;  // kCallStart
+inline constexpr uint8_t kFlagEndOfCall = 0x02;    // kMessage
 
 // True for frame types whose call_id must be zero.
 constexpr bool IsConnectionFrame(FrameType t) {
@@ -126,8 +137,14 @@ absl::Status ValidateMetadata(const Metadata& md);
 // Each Encode appends to `out` (so a caller can reuse one buffer); each Decode rejects
 // truncated input, trailing bytes and oversized lengths with INVALID_ARGUMENT.
 
+// HELLO feature bits: what the sender accepts beyond the base protocol. Unknown bits are
+// ignored, and a HELLO without the field (4 bytes) offers none.
+inline constexpr uint32_t kFeatureUnaryFrames = 0x1;  // kFlagWithMessage, kFlagEndOfCall
+inline constexpr uint32_t kOwnFeatures = kFeatureUnaryFrames;
+
 struct HelloPayload {
   uint32_t max_message_size = kDefaultMaxMessageSize;  // largest message the sender accepts
+  uint32_t features = 0;                               // kFeature* bits
 };
 void EncodeHello(const HelloPayload& p, std::string* out);
 absl::StatusOr<HelloPayload> DecodeHello(absl::string_view payload);
@@ -148,6 +165,10 @@ void EncodeCallStart(absl::string_view method, int64_t budget_us, const Metadata
                      std::string* out);
 // Decodes into `view` (reusing its vector's capacity). Views point into `payload`.
 absl::Status DecodeCallStart(absl::string_view payload, CallStartView* view);
+// The same for a CALL_START + kFlagWithMessage payload: decodes the call-start part and
+// sets `message` to the bytes after it.
+absl::Status DecodeCallStartWithMessage(absl::string_view payload, CallStartView* view,
+                                        absl::string_view* message);
 
 // Encodes CALL_START payloads for one thread, keeping the previous call's method bytes:
 // a caller that repeats a method (the usual case) only rewrites the deadline budget and

@@ -70,7 +70,7 @@ TEST(FrameHeader, RejectsUnknownType) {
 
 TEST(FrameHeader, RejectsUnknownFlagsAndReservedBytes) {
   std::string b = Bytes(FrameHeader{FrameType::kCallStart, 0, 1, 3});
-  b[4] = 1;  // no flags are defined for CALL_START
+  b[4] = 2;  // only WITH_MESSAGE (0x01) is defined for CALL_START
   EXPECT_EQ(FrameHeader::Parse(b, kMax).status().code(), absl::StatusCode::kInvalidArgument);
   b[4] = 0;
   b[6] = 1;
@@ -186,7 +186,18 @@ TEST(HelloAndGoAway, RoundTrip) {
   absl::StatusOr<HelloPayload> h = DecodeHello(buf);
   ASSERT_TRUE(h.ok());
   EXPECT_EQ(h->max_message_size, 123456u);
+  EXPECT_EQ(h->features, 0u);
   EXPECT_FALSE(DecodeHello(buf.substr(0, 3)).ok());
+  // A HELLO from before the features field (4 bytes) offers none.
+  h = DecodeHello(buf.substr(0, 4));
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->features, 0u);
+  buf.clear();
+  EncodeHello(HelloPayload{7, kFeatureUnaryFrames | 0x80}, &buf);
+  h = DecodeHello(buf);
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->features, kFeatureUnaryFrames | 0x80u);  // unknown bits are kept, not refused
+  EXPECT_FALSE(DecodeHello(buf + "x").ok());
 
   buf.clear();
   EncodeGoAway(GoAwayPayload{77, absl::StatusCode::kUnavailable, "shutting down"}, &buf);
@@ -211,6 +222,41 @@ TEST(Metadata, ValidatesKeys) {
   EXPECT_EQ(ValidateMetadata({{"X-Upper", "v"}}).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ValidateMetadata({{"", "v"}}).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ValidateMetadata({{":path", "v"}}).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(CallStart, WithMessageSplitsOffTheMessage) {
+  std::string buf;
+  EncodeCallStart("/p.S/M", 1500, {{"k", "v"}}, &buf);
+  const std::string start = buf;
+  buf += "request bytes";
+  CallStartView v;
+  absl::string_view message;
+  ASSERT_TRUE(DecodeCallStartWithMessage(buf, &v, &message).ok());
+  EXPECT_EQ(v.method, "/p.S/M");
+  EXPECT_EQ(v.budget_us, 1500);
+  ASSERT_EQ(v.metadata.size(), 1u);
+  EXPECT_EQ(message, "request bytes");
+  // Plain CALL_START refuses the trailing bytes; the with-message form accepts none.
+  EXPECT_EQ(DecodeCallStart(buf, &v).code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(DecodeCallStartWithMessage(start, &v, &message).ok());
+  EXPECT_TRUE(message.empty());
+  // A truncated call-start part is still an error.
+  EXPECT_EQ(DecodeCallStartWithMessage(start.substr(0, 5), &v, &message).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(FrameHeader, UnaryFrameFlagsOnlyWhereDefined) {
+  char bytes[kFrameHeaderSize];
+  FrameHeader{FrameType::kCallStart, kFlagWithMessage, 3, 10}.Serialize(bytes);
+  EXPECT_TRUE(FrameHeader::Parse(absl::string_view(bytes, 16), 100).ok());
+  FrameHeader{FrameType::kMessage, kFlagEndOfCall, 3, 10}.Serialize(bytes);
+  EXPECT_TRUE(FrameHeader::Parse(absl::string_view(bytes, 16), 100).ok());
+  FrameHeader{FrameType::kCallEnd, kFlagEndOfCall, 3, 10}.Serialize(bytes);
+  EXPECT_EQ(FrameHeader::Parse(absl::string_view(bytes, 16), 100).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  FrameHeader{FrameType::kCallStart, 0x02, 3, 10}.Serialize(bytes);
+  EXPECT_EQ(FrameHeader::Parse(absl::string_view(bytes, 16), 100).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

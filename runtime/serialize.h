@@ -32,6 +32,18 @@ inline bool SerializeWithSize(const google::protobuf::MessageLite& message, size
   return true;
 }
 
+// The same, keeping the first `offset` bytes of *out (which must hold at least that many)
+// and writing the message after them: *out ends up offset + size bytes long.
+inline bool SerializeWithSizeAt(const google::protobuf::MessageLite& message, size_t size,
+                                size_t offset, std::string* out) {
+  if (!message.IsInitialized()) return false;
+  out->resize(offset + size);
+  if (size > 0) {
+    message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(&(*out)[offset]));
+  }
+  return true;
+}
+
 }  // namespace ferry::internal
 
 #endif  // FERRY_RUNTIME_SERIALIZE_H_

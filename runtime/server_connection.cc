@@ -37,9 +37,10 @@ bool ServerConnection::Handshake() {
   absl::StatusOr<HelloPayload> hello = DecodeHello(frame->payload);
   if (!hello.ok()) return false;
   peer_max_message_ = hello->max_message_size;
+  unary_frames_ = (hello->features & kFeatureUnaryFrames) != 0;
   max_reply_ = std::min(peer_max_message_, server_->options().max_send_message_size);
   scratch_.clear();
-  EncodeHello(HelloPayload{server_->options().max_receive_message_size}, &scratch_);
+  EncodeHello(HelloPayload{server_->options().max_receive_message_size, kOwnFeatures}, &scratch_);
   const OutFrame out = MakeFrame(FrameType::kHello, kFlagAck, 0, scratch_);
   return conn_->Send({&out, 1}, absl::Now() + kHandshakeTimeout).ok();
 }
@@ -146,7 +147,9 @@ void ServerConnection::Reject(uint32_t id, const absl::Status& status) {
 
 bool ServerConnection::OnCallStart(const Frame& frame) {
   const uint32_t id = frame.header.call_id;
-  if (frame.payload.size() > kMaxControlPayload) {
+  // kFlagWithMessage: the call's only request follows the call-start bytes (frame.h).
+  const bool with_message = (frame.header.flags & kFlagWithMessage) != 0;
+  if (!with_message && frame.payload.size() > kMaxControlPayload) {
     Reject(id, absl::ResourceExhaustedError(absl::StrCat(
                    "call header of ", frame.payload.size(), " bytes exceeds the limit of ",
                    kMaxControlPayload)));
@@ -183,9 +186,27 @@ bool ServerConnection::OnCallStart(const Frame& frame) {
     Reject(id, absl::UnavailableError("server is shutting down"));
     return true;
   }
-  call->start_payload.assign(frame.payload.data(), frame.payload.size());
-  absl::Status s = DecodeCallStart(call->start_payload, &call->start);
+  absl::Status s;
+  absl::string_view request;
+  if (with_message) {
+    // Decoded in place: the views stay valid until the next Receive(), which an inline
+    // handler runs before; a pool handler gets copies below.
+    s = DecodeCallStartWithMessage(frame.payload, &call->start, &request);
+    if (s.ok() && frame.payload.size() - request.size() > kMaxControlPayload) {
+      s = absl::ResourceExhaustedError(absl::StrCat(
+          "call header of ", frame.payload.size() - request.size(),
+          " bytes exceeds the limit of ", kMaxControlPayload));
+    }
+  } else {
+    call->start_payload.assign(frame.payload.data(), frame.payload.size());
+    s = DecodeCallStart(call->start_payload, &call->start);
+  }
   const MethodEntry* method = s.ok() ? LookUp(call->start.method) : nullptr;
+  if (s.ok() && with_message && request.size() > server_->options().max_receive_message_size) {
+    s = absl::ResourceExhaustedError(
+        absl::StrCat("request of ", request.size(), " bytes exceeds the limit of ",
+                     server_->options().max_receive_message_size, " bytes"));
+  }
   if (!s.ok() || method == nullptr || method->kind != MethodKind::kUnary) {
     if (!s.ok()) {
       Reject(id, s);
@@ -200,6 +221,13 @@ bool ServerConnection::OnCallStart(const Frame& frame) {
     Release(call);
     return true;
   }
+  if (with_message && method->thread != HandlerThread::kInline) {
+    // The handler runs after the next Receive(): keep copies of what the views show.
+    call->start_payload.assign(frame.payload.data(), frame.payload.size());
+    (void)DecodeCallStartWithMessage(call->start_payload, &call->start, &request);
+    call->request.assign(request.data(), request.size());
+    request = call->request;
+  }
   call->id = id;
   call->method = method;
   // The clock is read only when there is a deadline to convert.
@@ -207,8 +235,15 @@ bool ServerConnection::OnCallStart(const Frame& frame) {
                                   ? absl::InfiniteFuture()
                                   : BudgetMicrosToDeadline(call->start.budget_us, absl::Now());
   ServerCallAccess::Reset(*call->ctx, call->start.method, deadline, &call->start.metadata, peer_);
-  std::lock_guard<std::mutex> lock(mu_);
-  calls_.emplace(id, call);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    calls_.emplace(id, call);
+    if (!with_message) return true;
+    // Complete already: claimed for its handler as OnMessage does.
+    call->has_request = true;
+    call->running = true;
+  }
+  Dispatch(call, request);
   return true;
 }
 
@@ -226,6 +261,10 @@ const MethodEntry* ServerConnection::LookUp(absl::string_view path) {
 
 bool ServerConnection::OnMessage(const Frame& frame) {
   const uint32_t id = frame.header.call_id;
+  if ((frame.header.flags & kFlagEndOfCall) != 0) {
+    ProtocolError("client sent MESSAGE with END_OF_CALL");
+    return false;
+  }
   Call* call;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -325,7 +364,9 @@ void ServerConnection::Dispatch(Call* call, absl::string_view request) {
 void ServerConnection::RunHandler(Call* call, absl::string_view request) {
   absl::Status status = call->method->service->ferry_dispatch(call->method->index, *call->ctx,
                                                               request, &call->response);
-  if (status.ok() && call->response.size() > max_reply_) {
+  if (status.ok() && ServerCallAccess::DeadlinePassed(*call->ctx)) {
+    status = absl::DeadlineExceededError("deadline exceeded while the handler ran");
+  } else if (status.ok() && call->response.size() > max_reply_) {
     status = absl::ResourceExhaustedError(absl::StrCat(
         "reply of ", call->response.size(), " bytes exceeds the limit of ", max_reply_,
         " bytes"));
@@ -375,10 +416,16 @@ void ServerConnection::SendEnd(Call* call, const absl::Status& status) {
     EncodeCallEnd(status, trailers, &call->end_payload);
     end = call->end_payload;
   }
-  const OutFrame frames[2] = {MakeFrame(FrameType::kMessage, 0, call->id, call->response),
-                              MakeFrame(FrameType::kCallEnd, 0, call->id, end)};
+  const bool one_frame = unary_frames_ && status.ok() && trailers.empty();
+  const OutFrame frames[2] = {
+      MakeFrame(FrameType::kMessage, one_frame ? kFlagEndOfCall : 0, call->id, call->response),
+      MakeFrame(FrameType::kCallEnd, 0, call->id, end)};
   absl::Span<const OutFrame> out(frames, 2);
-  if (!status.ok()) out = out.subspan(1);
+  if (one_frame) {
+    out = out.subspan(0, 1);  // the reply ends the call: OK, no trailers
+  } else if (!status.ok()) {
+    out = out.subspan(1);
+  }
   if (!conn_->Send(out, absl::Now() + kReplySendTimeout).ok()) conn_->Close();
 }
 

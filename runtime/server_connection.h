@@ -42,7 +42,9 @@ class ServerConnection {
   struct Call {
     uint32_t id = 0;
     const MethodEntry* method = nullptr;
-    std::string start_payload;  // a copy of CALL_START's payload; `start` points into it
+    // A copy of CALL_START's payload; `start` points into it (or, for an inline call that
+    // came with its request, into the received frame).
+    std::string start_payload;
     CallStartView start;
     std::unique_ptr<ServerContext> ctx{ServerCallAccess::New()};
     std::string request;   // kept for pool handlers and for requests sent before HALF_CLOSE
@@ -80,6 +82,7 @@ class ServerConnection {
   const std::string peer_;
   uint32_t peer_max_message_ = kDefaultMaxMessageSize;  // from the client's HELLO
   uint32_t max_reply_ = kDefaultMaxMessageSize;         // min(ours, the client's)
+  bool unary_frames_ = false;  // the client's HELLO offered kFeatureUnaryFrames
   std::thread thread_;
   std::atomic<bool> finished_{false};
   std::string scratch_;  // reader-thread scratch for small control payloads

@@ -59,9 +59,10 @@ absl::Status Echo(Conformance::Stub& stub, absl::Duration timeout = absl::Second
 }
 
 TEST(RuntimeFaults, ConnectionLostAfterTheRequestIsUnavailableNotAHang) {
-  // Frames per connection: 2 HELLOs, then CALL_START + MESSAGE; the reply never comes.
+  // Frames per connection: 2 HELLOs, then CALL_START carrying the request (the one-frame
+  // unary form, docs/wire-format.md); the reply never comes.
   LoopbackTransport::Options o;
-  o.drop_after_frames = 4;
+  o.drop_after_frames = 3;
   Rig rig(o);
   const absl::Time start = absl::Now();
   for (int i = 0; i < 3; ++i) {
@@ -73,7 +74,7 @@ TEST(RuntimeFaults, ConnectionLostAfterTheRequestIsUnavailableNotAHang) {
 
 TEST(RuntimeFaults, CorruptReplyFailsTheCallAndTheNextCallReconnects) {
   LoopbackTransport::Options o;
-  o.corrupt_frame = 4;  // the reply MESSAGE of the first call on each connection
+  o.corrupt_frame = 3;  // (from 0: HELLO, HELLO ack, CALL_START) the first call's reply
   Rig rig(o);
   absl::Status first = Echo(*rig.stub);
   EXPECT_EQ(first.code(), absl::StatusCode::kUnavailable) << first;

@@ -33,6 +33,19 @@ bool HasFrame(absl::Span<const OutFrame> frames, FrameType type, uint32_t* call_
   return false;
 }
 
+// True when `frames` end a call on the server side: a CALL_END, or a reply that ends its
+// call by itself (MESSAGE + kFlagEndOfCall, the unary-frames form; docs/wire-format.md).
+bool EndsCall(absl::Span<const OutFrame> frames, uint32_t* call_id) {
+  for (const OutFrame& f : frames) {
+    if (f.header.type == FrameType::kCallEnd ||
+        (f.header.type == FrameType::kMessage && (f.header.flags & kFlagEndOfCall) != 0)) {
+      *call_id = f.header.call_id;
+      return true;
+    }
+  }
+  return false;
+}
+
 // SO_RCVTIMEO steps: a blocking recv waits at most the largest step not beyond the next
 // event, so the value (one setsockopt) changes only when the kind of wait changes (a
 // client awaiting a reply: a few ms; an idle server: a second), not per call.
@@ -236,7 +249,7 @@ absl::Status UdpConnection::Send(absl::Span<const OutFrame> frames, absl::Time d
     for (const OutFrame& f : frames) {
       if (f.header.type == FrameType::kCallStart) budget = CallStartBudgetMicros(f.payload);
     }
-  } else if (role_ == Role::kServer && HasFrame(frames, FrameType::kCallEnd, &call_id)) {
+  } else if (role_ == Role::kServer && EndsCall(frames, &call_id)) {
     kind = kFlagReply;
   }
 
