@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -58,6 +59,19 @@ std::string& ScratchRequest() {
 CallStartEncoder& ScratchStart() {
   thread_local CallStartEncoder encoder;
   return encoder;
+}
+
+// A CALL_START + WITH_MESSAGE payload, built as [unused][call start][request]: the request
+// is serialized at a fixed offset, so a steady request size needs no zero fill of the
+// buffer (SerializeWithSizeAt resizes only when the size changes), and the call-start
+// bytes (tens of bytes) are copied in right before it.
+struct OneFrameBuffer {
+  std::string bytes;
+  size_t request_at = 0;  // offset of the request; room for a call start that long
+};
+OneFrameBuffer& ScratchOneFrame() {
+  thread_local OneFrameBuffer buf;
+  return buf;
 }
 
 // CLOCK_MONOTONIC_COARSE in nanoseconds: a vDSO read of the last tick, several times
@@ -222,7 +236,7 @@ absl::Status ClientConnection::Start(PendingCall* call, ClientContext& ctx,
                                                      " bytes exceeds the limit of ", max_send_,
                                                      " bytes"));
   }
-  const absl::string_view start = ScratchStart().Encode(method, budget_us, ctx.metadata());
+  absl::string_view start = ScratchStart().Encode(method, budget_us, ctx.metadata());
   if (start.size() > kMaxControlPayload) {
     return absl::ResourceExhaustedError(absl::StrCat("call metadata of ", start.size(),
                                                      " bytes exceeds the limit of ",
@@ -232,11 +246,25 @@ absl::Status ClientConnection::Start(PendingCall* call, ClientContext& ctx,
   // two fit one frame the server accepts: serialized right behind the call-start bytes,
   // so one frame (one header, one read on the other side) carries the whole request.
   const bool one_frame = unary_frames_ && start.size() + size <= max_send_;
-  std::string& body = ScratchRequest();
-  const size_t offset = one_frame ? start.size() : 0;
-  if (one_frame) body.assign(start.data(), start.size());
-  if (!internal::SerializeWithSizeAt(request, size, offset, &body)) {
-    return absl::InternalError(absl::StrCat("cannot encode ", request.GetTypeName()));
+  absl::string_view body;
+  if (one_frame) {
+    OneFrameBuffer& b = ScratchOneFrame();
+    if (start.size() > b.request_at) {
+      b.request_at = start.size() + 64;  // (some room for a longer method next time)
+      b.bytes.clear();
+    }
+    if (!internal::SerializeWithSizeAt(request, size, b.request_at, &b.bytes)) {
+      return absl::InternalError(absl::StrCat("cannot encode ", request.GetTypeName()));
+    }
+    char* const at = &b.bytes[b.request_at - start.size()];
+    std::memcpy(at, start.data(), start.size());
+    start = absl::string_view(at, start.size() + size);  // the whole frame's payload
+  } else {
+    std::string& buf = ScratchRequest();
+    if (!internal::SerializeWithSize(request, size, &buf)) {
+      return absl::InternalError(absl::StrCat("cannot encode ", request.GetTypeName()));
+    }
+    body = buf;
   }
 
   uint32_t id;
@@ -261,8 +289,7 @@ absl::Status ClientConnection::Start(PendingCall* call, ClientContext& ctx,
   // From here on an async call may complete (and be deleted) on another thread at any
   // moment: only `id` is used below.
   const OutFrame frames[2] = {
-      one_frame ? MakeFrame(FrameType::kCallStart, kFlagWithMessage, id, body)
-                : MakeFrame(FrameType::kCallStart, 0, id, start),
+      MakeFrame(FrameType::kCallStart, one_frame ? kFlagWithMessage : 0, id, start),
       MakeFrame(FrameType::kMessage, kFlagEndOfStream, id, body)};
   absl::Status sent = conn_->Send(absl::Span<const OutFrame>(frames, one_frame ? 1 : 2),
                                   call->deadline);
@@ -432,7 +459,9 @@ void ClientConnection::ReadAsReaderLocked(Until until, Completions& completions)
                                                         frame.status().message())),
                     completions);
     }
-    if (wake != absl::InfiniteFuture()) {
+    // (Not when the frame ended what we wait for: we stop reading, and whoever reads
+    // next, or a waiter's own timed wait, expires the others.)
+    if (wake != absl::InfiniteFuture() && (!frame.ok() || !until())) {
       const absl::Time now = absl::Now();
       if (now >= wake) ExpireDeadlinesLocked(now, completions);
     }

@@ -32,8 +32,9 @@ inline bool SerializeWithSize(const google::protobuf::MessageLite& message, size
   return true;
 }
 
-// The same, keeping the first `offset` bytes of *out (which must hold at least that many)
-// and writing the message after them: *out ends up offset + size bytes long.
+// The same, writing the message at `offset` and keeping the bytes before it (a shorter
+// *out is zero-filled up to it): *out ends up offset + size bytes long, and a steady
+// offset + size needs no fill.
 inline bool SerializeWithSizeAt(const google::protobuf::MessageLite& message, size_t size,
                                 size_t offset, std::string* out) {
   if (!message.IsInitialized()) return false;

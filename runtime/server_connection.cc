@@ -243,7 +243,7 @@ bool ServerConnection::OnCallStart(const Frame& frame) {
     call->has_request = true;
     call->running = true;
   }
-  Dispatch(call, request);
+  Dispatch(call, request, /*just_started=*/true);
   return true;
 }
 
@@ -341,10 +341,11 @@ void ServerConnection::OnCancel(uint32_t id) {
   }
 }
 
-void ServerConnection::Dispatch(Call* call, absl::string_view request) {
+void ServerConnection::Dispatch(Call* call, absl::string_view request, bool just_started) {
   // The caller has set call->running under mu_; Finish() releases the call.
   server_->CallStarted();
-  if (call->ctx->deadline() != absl::InfiniteFuture() && absl::Now() >= call->ctx->deadline()) {
+  if (call->ctx->deadline() != absl::InfiniteFuture() &&
+      (just_started ? call->start.budget_us == 0 : absl::Now() >= call->ctx->deadline())) {
     Finish(call, absl::DeadlineExceededError("deadline exceeded before the handler ran"));
     return;
   }

@@ -63,7 +63,9 @@ class ServerConnection {
   bool OnMessage(const Frame& frame);
   bool OnHalfClose(uint32_t id);
   void OnCancel(uint32_t id);
-  void Dispatch(Call* call, absl::string_view request);
+  // `just_started`: called right after the call's deadline was computed from its budget,
+  // so the deadline has passed only if the budget was zero (no clock read).
+  void Dispatch(Call* call, absl::string_view request, bool just_started = false);
   void RunHandler(Call* call, absl::string_view request);
   // Sends the reply (if OK) and CALL_END unless the call has already ended, then frees it.
   void Finish(Call* call, absl::Status status);
