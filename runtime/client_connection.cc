@@ -11,6 +11,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "runtime/clock.h"
 #include "runtime/serialize.h"
 
 namespace ferry {
@@ -221,7 +222,7 @@ absl::Status ClientConnection::Start(PendingCall* call, ClientContext& ctx,
   // The clock is read only for calls with a deadline.
   int64_t budget_us = kNoDeadline;
   if (call->deadline != absl::InfiniteFuture()) {
-    const absl::Time now = absl::Now();
+    const absl::Time now = internal::Now();
     if (call->deadline <= now) {
       return absl::DeadlineExceededError("deadline passed before the call started");
     }
@@ -273,13 +274,16 @@ absl::Status ClientConnection::Start(PendingCall* call, ClientContext& ctx,
     if (closed_ || !usable_.load(std::memory_order_relaxed)) {
       return RetryStatus(absl::StrCat("connection unusable: ", closed_status_.message()));
     }
+    // Only changed under mu_: a load and a store, not a locked add.
     do {
-      id = next_call_id_.fetch_add(1, std::memory_order_relaxed);
+      id = next_call_id_.load(std::memory_order_relaxed);
+      next_call_id_.store(id + 1, std::memory_order_relaxed);
     } while (id == 0 || calls_.contains(id));
-    // Bound under mu_ (lock order: connection, then context) so that a Cancel() racing
-    // with the start finds the call registered, and an async call cannot complete before
-    // its context knows about it.
-    if (!ctx.Bind(shared_from_this(), id)) {
+    // Bound under mu_ so that a Cancel() racing with the start finds the call registered
+    // (its CancelCall waits for mu_), and an async call cannot complete before its
+    // context knows about it. The context points at us until Unbind(), which every
+    // path runs while we are alive (a sync caller holds us; an async call's keep_alive).
+    if (!ctx.Bind(this, id)) {
       return absl::CancelledError("call cancelled before it started");
     }
     call->id = id;
@@ -386,7 +390,7 @@ absl::Status ClientConnection::Call(ClientContext& ctx, absl::string_view method
         continue;
       }
       const bool timed_out = WaitUntil(call.cv, mu_, call.deadline);
-      if (timed_out && !call.done && absl::Now() >= call.deadline) {
+      if (timed_out && !call.done && internal::Now() >= call.deadline) {
         CompleteLocked(&call, absl::DeadlineExceededError("deadline exceeded"), completions);
         completions.AddCancel(call.id);
       }
@@ -462,7 +466,7 @@ void ClientConnection::ReadAsReaderLocked(Until until, Completions& completions)
     // (Not when the frame ended what we wait for: we stop reading, and whoever reads
     // next, or a waiter's own timed wait, expires the others.)
     if (wake != absl::InfiniteFuture() && (!frame.ok() || !until())) {
-      const absl::Time now = absl::Now();
+      const absl::Time now = internal::Now();
       if (now >= wake) ExpireDeadlinesLocked(now, completions);
     }
     if (!completions.empty()) {
@@ -652,7 +656,7 @@ void ClientConnection::SendControl(FrameType type, uint8_t flags, uint32_t call_
                                    absl::string_view payload) {
   const OutFrame f = MakeFrame(type, flags, call_id, payload);
   // Best effort: if the connection is gone, the server cleans the call up anyway.
-  (void)conn_->Send({&f, 1}, absl::Now() + kControlSendTimeout);
+  (void)conn_->Send({&f, 1}, internal::CoarseNow() + kControlSendTimeout);
 }
 
 }  // namespace ferry

@@ -31,6 +31,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "runtime/clock.h"
 #include "runtime/frame.h"
 
 namespace ferry {
@@ -64,7 +65,7 @@ class ClientContext {
   // DEADLINE_EXCEEDED when it passes, and the server sees the call cancelled.
   void set_deadline(absl::Time deadline) { deadline_ = deadline; }
   // Sets the deadline to now + timeout, converted once here.
-  void set_timeout(absl::Duration timeout) { deadline_ = absl::Now() + timeout; }
+  void set_timeout(absl::Duration timeout) { deadline_ = internal::Now() + timeout; }
   absl::Time deadline() const { return deadline_; }
 
   // Metadata sent with the call. Keys must follow gRPC's rules (lowercase [a-z0-9-_.]);
@@ -85,19 +86,26 @@ class ClientContext {
  private:
   friend class ClientConnection;
 
-  // Called by the channel around a call: Bind returns false if already cancelled. The
-  // context keeps `owner` alive while bound, so Cancel() never reaches a dead object and
-  // never calls it with mu_ held (the owner takes its own lock, then may Unbind).
-  bool Bind(std::shared_ptr<internal::CallCanceller> owner, uint32_t call_id);
+  // Called by the connection around a call: Bind returns false if already cancelled.
+  // `owner` must stay alive until Unbind() has returned: Unbind waits for a Cancel() that
+  // is calling into the owner, so Cancel() never reaches a dead object. Neither takes a
+  // lock nor executes a locked instruction (a call binds and unbinds its context every
+  // time; Cancel is rare and pays for both with a process-wide barrier, runtime/barrier.h).
+  bool Bind(internal::CallCanceller* owner, uint32_t call_id);
   void Unbind();
+
+  // Cancel()'s record on its own stack while it calls into the owner (context.cc), and
+  // the one of the Cancel() running on this thread, if any.
+  struct CancelToken;
+  static thread_local CancelToken* this_thread_cancel_;
 
   absl::Time deadline_ = absl::InfiniteFuture();
   Metadata metadata_;
   Metadata trailers_;
   std::atomic<bool> cancelled_{false};
-  std::mutex mu_;  // std::mutex: see client_connection.h
-  std::shared_ptr<internal::CallCanceller> owner_ ABSL_GUARDED_BY(mu_);
-  uint32_t call_id_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<internal::CallCanceller*> owner_{nullptr};
+  std::atomic<uint32_t> call_id_{0};
+  std::atomic<CancelToken*> canceller_{nullptr};  // a Cancel() inside owner->CancelCall()
 };
 
 // What a handler knows about its call. Owned by the server; valid for the duration of the
@@ -127,7 +135,7 @@ class ServerContext {
   // has given up, and a reply racing its deadline must not turn into OK.
   bool IsCancelled() const {
     if (cancelled_.load(std::memory_order_acquire)) return true;
-    if (deadline_ == absl::InfiniteFuture() || absl::Now() < deadline_) return false;
+    if (deadline_ == absl::InfiniteFuture() || internal::Now() < deadline_) return false;
     deadline_passed_.store(true, std::memory_order_relaxed);
     return true;
   }

@@ -88,10 +88,15 @@ void ServerImpl::Shutdown(absl::Time deadline) {
     for (const auto& c : connections_) conns.push_back(c.get());
   }
   for (ServerConnection* c : conns) c->GoAway();
-  // Polled: shutdown is rare, and a wake-up per finished call would tax every call.
-  while (active_calls_.load(std::memory_order_acquire) > 0 && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(1));
-  }
+  // Polled: shutdown is rare, and a wake-up per finished call would tax every call. The
+  // inline flags first: a call moving to the pool is counted before its flag clears.
+  auto busy = [&conns, this] {
+    for (ServerConnection* c : conns) {
+      if (c->inline_busy()) return true;
+    }
+    return active_calls_.load(std::memory_order_acquire) > 0;
+  };
+  while (busy() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
 
   // 3. Cancel what is left, close every connection, wait for every handler.
   for (ServerConnection* c : conns) c->CancelAll(absl::UnavailableError("server shut down"));

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "runtime/clock.h"
 #include "runtime/server_impl.h"
 
 namespace ferry {
@@ -75,7 +76,7 @@ void ServerConnection::Run() {
           if ((frame->header.flags & kFlagAck) == 0) {
             scratch_.assign(frame->payload.data(), frame->payload.size());
             const OutFrame ack = MakeFrame(FrameType::kPing, kFlagAck, 0, scratch_);
-            ok = conn_->Send({&ack, 1}, absl::Now() + kReplySendTimeout).ok();
+            ok = conn_->Send({&ack, 1}, internal::CoarseNow() + kReplySendTimeout).ok();
           }
           break;
         case FrameType::kGoAway:
@@ -111,7 +112,7 @@ void ServerConnection::ProtocolError(absl::string_view what) {
                              absl::StrCat("protocol error: ", what)},
                &scratch_);
   const OutFrame f = MakeFrame(FrameType::kGoAway, 0, 0, scratch_);
-  (void)conn_->Send({&f, 1}, absl::Now() + absl::Milliseconds(100));
+  (void)conn_->Send({&f, 1}, internal::CoarseNow() + absl::Milliseconds(100));
 }
 
 ServerConnection::Call* ServerConnection::FindLocked(uint32_t id) {
@@ -142,30 +143,119 @@ void ServerConnection::Reject(uint32_t id, const absl::Status& status) {
   scratch_.clear();
   EncodeCallEnd(status, {}, &scratch_);
   const OutFrame f = MakeFrame(FrameType::kCallEnd, 0, id, scratch_);
-  if (!conn_->Send({&f, 1}, absl::Now() + kReplySendTimeout).ok()) conn_->Close();
+  if (!conn_->Send({&f, 1}, internal::CoarseNow() + kReplySendTimeout).ok()) conn_->Close();
+}
+
+bool ServerConnection::CancelledEarly(uint32_t id) {
+  if (early_cancels_.empty()) return false;
+  auto it = std::find(early_cancels_.begin(), early_cancels_.end(), id);
+  if (it == early_cancels_.end()) return false;
+  // Cancelled before it started: the client has already ended it (CANCELLED), so it is
+  // neither run nor answered; its MESSAGE/HALF_CLOSE frames find no call.
+  early_cancels_.erase(it);
+  std::lock_guard<std::mutex> lock(mu_);
+  last_call_id_ = std::max(last_call_id_, id);
+  return true;
+}
+
+ServerConnection::Call* ServerConnection::TakeSpare() {
+  if (Call* c = spare_) {
+    spare_ = nullptr;
+    return c;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  return AllocateLocked();
+}
+
+void ServerConnection::ReturnSpare(Call* call) {
+  call->method = nullptr;
+  if (spare_ == nullptr) {
+    spare_ = call;
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  Release(call);
+}
+
+bool ServerConnection::OnUnaryCall(const Frame& frame) {
+  const uint32_t id = frame.header.call_id;
+  if (CancelledEarly(id)) return true;
+  // Decoded and set up before the call is registered, so one lock registers and claims
+  // it. Decoded in place: the views stay valid until the next Receive(), which an inline
+  // handler runs before; a pool handler gets copies.
+  Call* call = TakeSpare();
+  absl::string_view request;
+  absl::Status s = DecodeCallStartWithMessage(frame.payload, &call->start, &request);
+  const absl::string_view::size_type header = frame.payload.size() - request.size();
+  const MethodEntry* method = nullptr;
+  if (s.ok() && header > kMaxControlPayload) {
+    s = absl::ResourceExhaustedError(absl::StrCat("call header of ", header,
+                                                  " bytes exceeds the limit of ",
+                                                  kMaxControlPayload));
+  } else if (s.ok() && request.size() > server_->options().max_receive_message_size) {
+    s = absl::ResourceExhaustedError(
+        absl::StrCat("request of ", request.size(), " bytes exceeds the limit of ",
+                     server_->options().max_receive_message_size, " bytes"));
+  } else if (s.ok() && (method = LookUp(call->start.method)) == nullptr) {
+    s = absl::UnimplementedError(absl::StrCat("unknown method ", call->start.method));
+  } else if (s.ok() && method->kind != MethodKind::kUnary) {
+    s = absl::UnimplementedError(
+        absl::StrCat("streaming method ", call->start.method, " is not supported yet"));
+  }
+  if (s.ok()) {
+    if (method->thread != HandlerThread::kInline) {
+      call->start_payload.assign(frame.payload.data(), frame.payload.size());
+      (void)DecodeCallStartWithMessage(call->start_payload, &call->start, &request);
+      call->request.assign(request.data(), request.size());
+      request = call->request;
+    }
+    call->id = id;
+    call->method = method;
+    const absl::Time deadline = call->start.budget_us == kNoDeadline
+                                    ? absl::InfiniteFuture()
+                                    : BudgetMicrosToDeadline(call->start.budget_us, internal::Now());
+    ServerCallAccess::Reset(*call->ctx, call->start.method, deadline, &call->start.metadata,
+                            peer_);
+  }
+  bool duplicate = false, draining = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    duplicate = calls_.contains(id);
+    if (!duplicate) {
+      last_call_id_ = std::max(last_call_id_, id);
+      draining = draining_;
+      if (!draining && s.ok()) {
+        calls_.emplace(id, call);
+        // Complete already: claimed for its handler as OnMessage does.
+        call->has_request = true;
+        call->running = true;
+      }
+    }
+  }
+  if (duplicate || draining || !s.ok()) {
+    ReturnSpare(call);
+    if (duplicate) {
+      ProtocolError(absl::StrCat("call id ", id, " started twice"));
+      return false;
+    }
+    Reject(id, draining ? absl::UnavailableError("server is shutting down") : s);
+    return true;
+  }
+  Dispatch(call, request, /*just_started=*/true);
+  return true;
 }
 
 bool ServerConnection::OnCallStart(const Frame& frame) {
-  const uint32_t id = frame.header.call_id;
   // kFlagWithMessage: the call's only request follows the call-start bytes (frame.h).
-  const bool with_message = (frame.header.flags & kFlagWithMessage) != 0;
-  if (!with_message && frame.payload.size() > kMaxControlPayload) {
+  if ((frame.header.flags & kFlagWithMessage) != 0) return OnUnaryCall(frame);
+  const uint32_t id = frame.header.call_id;
+  if (frame.payload.size() > kMaxControlPayload) {
     Reject(id, absl::ResourceExhaustedError(absl::StrCat(
                    "call header of ", frame.payload.size(), " bytes exceeds the limit of ",
                    kMaxControlPayload)));
     return true;
   }
-  if (!early_cancels_.empty()) {
-    auto it = std::find(early_cancels_.begin(), early_cancels_.end(), id);
-    if (it != early_cancels_.end()) {
-      // Cancelled before it started: the client has already ended it (CANCELLED), so it
-      // is neither run nor answered; its MESSAGE/HALF_CLOSE frames find no call.
-      early_cancels_.erase(it);
-      std::lock_guard<std::mutex> lock(mu_);
-      last_call_id_ = std::max(last_call_id_, id);
-      return true;
-    }
-  }
+  if (CancelledEarly(id)) return true;
   Call* call = nullptr;
   bool duplicate = false, draining = false;
   {
@@ -186,27 +276,9 @@ bool ServerConnection::OnCallStart(const Frame& frame) {
     Reject(id, absl::UnavailableError("server is shutting down"));
     return true;
   }
-  absl::Status s;
-  absl::string_view request;
-  if (with_message) {
-    // Decoded in place: the views stay valid until the next Receive(), which an inline
-    // handler runs before; a pool handler gets copies below.
-    s = DecodeCallStartWithMessage(frame.payload, &call->start, &request);
-    if (s.ok() && frame.payload.size() - request.size() > kMaxControlPayload) {
-      s = absl::ResourceExhaustedError(absl::StrCat(
-          "call header of ", frame.payload.size() - request.size(),
-          " bytes exceeds the limit of ", kMaxControlPayload));
-    }
-  } else {
-    call->start_payload.assign(frame.payload.data(), frame.payload.size());
-    s = DecodeCallStart(call->start_payload, &call->start);
-  }
+  call->start_payload.assign(frame.payload.data(), frame.payload.size());
+  absl::Status s = DecodeCallStart(call->start_payload, &call->start);
   const MethodEntry* method = s.ok() ? LookUp(call->start.method) : nullptr;
-  if (s.ok() && with_message && request.size() > server_->options().max_receive_message_size) {
-    s = absl::ResourceExhaustedError(
-        absl::StrCat("request of ", request.size(), " bytes exceeds the limit of ",
-                     server_->options().max_receive_message_size, " bytes"));
-  }
   if (!s.ok() || method == nullptr || method->kind != MethodKind::kUnary) {
     if (!s.ok()) {
       Reject(id, s);
@@ -221,29 +293,15 @@ bool ServerConnection::OnCallStart(const Frame& frame) {
     Release(call);
     return true;
   }
-  if (with_message && method->thread != HandlerThread::kInline) {
-    // The handler runs after the next Receive(): keep copies of what the views show.
-    call->start_payload.assign(frame.payload.data(), frame.payload.size());
-    (void)DecodeCallStartWithMessage(call->start_payload, &call->start, &request);
-    call->request.assign(request.data(), request.size());
-    request = call->request;
-  }
   call->id = id;
   call->method = method;
   // The clock is read only when there is a deadline to convert.
   const absl::Time deadline = call->start.budget_us == kNoDeadline
                                   ? absl::InfiniteFuture()
-                                  : BudgetMicrosToDeadline(call->start.budget_us, absl::Now());
+                                  : BudgetMicrosToDeadline(call->start.budget_us, internal::Now());
   ServerCallAccess::Reset(*call->ctx, call->start.method, deadline, &call->start.metadata, peer_);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    calls_.emplace(id, call);
-    if (!with_message) return true;
-    // Complete already: claimed for its handler as OnMessage does.
-    call->has_request = true;
-    call->running = true;
-  }
-  Dispatch(call, request, /*just_started=*/true);
+  std::lock_guard<std::mutex> lock(mu_);
+  calls_.emplace(id, call);
   return true;
 }
 
@@ -342,10 +400,11 @@ void ServerConnection::OnCancel(uint32_t id) {
 }
 
 void ServerConnection::Dispatch(Call* call, absl::string_view request, bool just_started) {
-  // The caller has set call->running under mu_; Finish() releases the call.
-  server_->CallStarted();
+  // The caller has set call->running under mu_; Finish() releases the call. Until it is
+  // handed to the pool it runs here, on the reader thread.
+  inline_busy_.store(true, std::memory_order_relaxed);
   if (call->ctx->deadline() != absl::InfiniteFuture() &&
-      (just_started ? call->start.budget_us == 0 : absl::Now() >= call->ctx->deadline())) {
+      (just_started ? call->start.budget_us == 0 : internal::Now() >= call->ctx->deadline())) {
     Finish(call, absl::DeadlineExceededError("deadline exceeded before the handler ran"));
     return;
   }
@@ -354,6 +413,10 @@ void ServerConnection::Dispatch(Call* call, absl::string_view request, bool just
     return;
   }
   if (request.data() != call->request.data()) call->request.assign(request.data(), request.size());
+  // Counted by the server from here (before inline_busy_ clears, so Shutdown, which reads
+  // inline_busy_ first, never sees neither).
+  server_->CallStarted();
+  inline_busy_.store(false, std::memory_order_release);
   {
     std::lock_guard<std::mutex> lock(mu_);
     call->pooled = true;
@@ -385,10 +448,17 @@ void ServerConnection::Finish(Call* call, absl::Status status) {
       std::lock_guard<std::mutex> lock(mu_);
       send = !call->ended;
       if (send) calls_.erase(call->id);
-      Release(call);
+      if (spare_ == nullptr) {
+        // Kept by the reader thread for its next call (reset as Release does).
+        Release(call);
+        free_calls_.pop_back();
+        spare_ = call;
+      } else {
+        Release(call);
+      }
     }
     if (send) SendEnd(call, status);
-    server_->CallFinished();
+    inline_busy_.store(false, std::memory_order_release);
     return;
   }
   bool send;
@@ -427,7 +497,7 @@ void ServerConnection::SendEnd(Call* call, const absl::Status& status) {
   } else if (!status.ok()) {
     out = out.subspan(1);
   }
-  if (!conn_->Send(out, absl::Now() + kReplySendTimeout).ok()) conn_->Close();
+  if (!conn_->Send(out, internal::CoarseNow() + kReplySendTimeout).ok()) conn_->Close();
 }
 
 void ServerConnection::GoAway() {
@@ -442,7 +512,7 @@ void ServerConnection::GoAway() {
   EncodeGoAway(GoAwayPayload{last, absl::StatusCode::kUnavailable, "server is shutting down"},
                &payload);
   const OutFrame f = MakeFrame(FrameType::kGoAway, 0, 0, payload);
-  (void)conn_->Send({&f, 1}, absl::Now() + absl::Seconds(1));
+  (void)conn_->Send({&f, 1}, internal::CoarseNow() + absl::Seconds(1));
 }
 
 void ServerConnection::CancelAll(const absl::Status& why) {
@@ -466,7 +536,7 @@ void ServerConnection::CancelAll(const absl::Status& why) {
   EncodeCallEnd(why, {}, &payload);
   for (const auto& [id, send] : ended) {
     const OutFrame f = MakeFrame(FrameType::kCallEnd, 0, id, payload);
-    if (!conn_->Send({&f, 1}, absl::Now() + absl::Milliseconds(100)).ok()) break;
+    if (!conn_->Send({&f, 1}, internal::CoarseNow() + absl::Milliseconds(100)).ok()) break;
   }
 }
 

@@ -37,6 +37,8 @@ class ServerConnection {
   // Closes the transport connection (wakes the reader, which then exits).
   void Close() { conn_->Close(); }
   bool finished() const { return finished_.load(std::memory_order_acquire); }
+  // A call is running on the reader thread (see inline_busy_).
+  bool inline_busy() const { return inline_busy_.load(std::memory_order_acquire); }
 
  private:
   struct Call {
@@ -60,6 +62,10 @@ class ServerConnection {
   bool Handshake();
   // Each returns false on a protocol violation that ends the connection.
   bool OnCallStart(const Frame& frame);
+  // CALL_START + WITH_MESSAGE: a whole unary request in one frame.
+  bool OnUnaryCall(const Frame& frame);
+  // True (and the call forgotten) if `id` was cancelled before it started.
+  bool CancelledEarly(uint32_t id);
   bool OnMessage(const Frame& frame);
   bool OnHalfClose(uint32_t id);
   void OnCancel(uint32_t id);
@@ -78,6 +84,11 @@ class ServerConnection {
   // The method for `path`, through a one-entry cache (reader thread only).
   const MethodEntry* LookUp(absl::string_view path);
   void Release(Call* call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A free call slot for the reader thread: its spare if it has one (no lock), else one
+  // from the free list.
+  Call* TakeSpare();
+  // Gives a slot that was never registered back (reader thread).
+  void ReturnSpare(Call* call);
 
   ServerImpl* const server_;
   const std::unique_ptr<Connection> conn_;
@@ -95,6 +106,14 @@ class ServerConnection {
   // SysV's urgent type) can deliver a call's CANCEL before its CALL_START; that call is
   // then dropped when it starts instead of running uncancelled.
   std::vector<uint32_t> early_cancels_;
+  // A freed call slot kept by the reader thread (reader thread only): the inline calls it
+  // frees itself come back here, so the next call needs no trip to the free list.
+  Call* spare_ = nullptr;
+  // An inline handler (or a call that ended before reaching its handler) is running on
+  // the reader thread. Written by it alone, so no locked instruction per call; read by
+  // Server::Shutdown while it waits for calls to finish (pool calls are counted by the
+  // server).
+  std::atomic<bool> inline_busy_{false};
 
   std::mutex mu_;  // std::mutex: see client_connection.h
   std::condition_variable idle_;  // signalled when running_ drops to 0

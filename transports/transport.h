@@ -78,9 +78,12 @@ class Connection {
   // mechanism can ever carry).
   virtual absl::Status Send(absl::Span<const OutFrame> frames, absl::Time deadline) = 0;
 
-  // Returns the next frame. Its payload view stays valid until the next Receive() or
-  // Close(). Errors: DEADLINE_EXCEEDED (no complete frame by `deadline`; the connection
-  // stays usable and a partly received frame is kept), UNAVAILABLE (peer closed or
+  // Returns the next frame. Its payload view stays valid until the next Receive() or the
+  // connection's destruction, even if another thread calls Close() meanwhile (a
+  // mechanism whose buffers Close() would free keeps them until then; the next Receive()
+  // then fails with UNAVAILABLE). Errors: DEADLINE_EXCEEDED (no complete frame by
+  // `deadline`; the connection stays usable and a partly received frame is kept),
+  // UNAVAILABLE (peer closed or
   // connection closed, also wakes a blocked Receive after Close()), INVALID_ARGUMENT /
   // FAILED_PRECONDITION / RESOURCE_EXHAUSTED (malformed or oversized frame: the
   // connection is unusable afterwards and the caller should Close() it).

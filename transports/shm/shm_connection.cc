@@ -30,7 +30,10 @@ ShmConnection::ShmConnection(Endpoint endpoint, const ConnectionLimits& limits)
       link_(std::make_unique<Link>(std::move(endpoint))),
       gate_([this] { link_.reset(); }) {}
 
-ShmConnection::~ShmConnection() { Close(); }
+ShmConnection::~ShmConnection() {
+  Close();
+  if (receive_held_) gate_.Leave(CallGate::kReceive);  // the last frame is done with
+}
 
 void ShmConnection::Close() {
   gate_.Close([this] { link_->Shutdown(); });
@@ -144,8 +147,21 @@ char* ShmConnection::Buffer(uint64_t n) {
 }
 
 absl::StatusOr<Frame> ShmConnection::Receive(absl::Time deadline) {
-  CallGate::Call call(gate_, CallGate::kReceive);
-  if (!call.entered()) return ClosedError();
+  if (!receive_held_) {
+    if (!gate_.Enter(CallGate::kReceive)) return ClosedError();
+    receive_held_ = true;
+  }
+  absl::StatusOr<Frame> r = gate_.closed() ? absl::StatusOr<Frame>(ClosedError())
+                                           : ReceiveInside(deadline);
+  if (!r.ok()) {
+    // No view handed out: leave (after a Close(), this releases the link).
+    receive_held_ = false;
+    gate_.Leave(CallGate::kReceive);
+  }
+  return r;
+}
+
+absl::StatusOr<Frame> ShmConnection::ReceiveInside(absl::Time deadline) {
   if (!sticky_.ok()) return sticky_;
   Link& link = *link_;
   RingReader& in = link.in();

@@ -80,6 +80,12 @@ class ShmConnection final : public Connection {
   // A timed mutex so a Send() queued behind a blocked one still honours its deadline.
   std::timed_mutex send_mu_;
 
+  // Receive() stays in gate_'s receive slot from returning a frame until the next
+  // Receive() (or the destructor): the frame's view may point into the ring, which the
+  // gate's release unmaps, so a Close() from another thread must not unmap it under the
+  // caller.
+  bool receive_held_ = false;
+  absl::StatusOr<Frame> ReceiveInside(absl::Time deadline);
   // Receive side; one thread at a time (the caller serialises Receive()).
   absl::Status sticky_;       // a malformed frame or corrupt ring: the stream is lost
   bool have_header_ = false;  // header_ parsed; its payload is being received

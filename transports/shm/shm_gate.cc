@@ -1,25 +1,6 @@
 #include "transports/shm/shm_gate.h"
 
-#include <linux/membarrier.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 namespace ferry::shm {
-// Registers once per process (Asymmetric() caches the answer); false if the kernel (or a
-// seccomp filter) refuses, and both sides then use real fences.
-bool CallGate::RegisterMembarrier() {
-  const long cmds = ::syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-  if (cmds < 0 || (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return false;
-  return ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
-}
-
-void CallGate::HeavyBarrier() {
-  if (Asymmetric() && ::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) {
-    return;
-  }
-  // Without the asymmetric barrier the light side fenced for real; pair with a fence.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-}
 
 bool CallGate::Close(absl::FunctionRef<void()> wake) {
   // Counted as inside while it runs: `wake` wakes the calls, and the last of them to leave

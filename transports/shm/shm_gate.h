@@ -29,6 +29,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/functional/function_ref.h"
+#include "runtime/barrier.h"
 #include "transports/shm/shm_wait.h"
 
 namespace ferry::shm {
@@ -87,21 +88,9 @@ class CallGate {
     std::atomic<uint32_t> value{0};
   };
 
-  // Inline: it sits on every call's path, and is a compiler barrier (or one fence).
-  static void LightBarrier() {
-    if (Asymmetric()) {
-      std::atomic_signal_fence(std::memory_order_seq_cst);  // the compiler only
-    } else {
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-    }
-  }
-  // Whether membarrier(2) is registered for this process (decided once, on first use).
-  static bool Asymmetric() {
-    static const bool ready = RegisterMembarrier();
-    return ready;
-  }
-  static bool RegisterMembarrier();
-  static void HeavyBarrier();
+  // runtime/barrier.h: a compiler barrier here, membarrier(2) in Close().
+  static void LightBarrier() { ::ferry::internal::LightBarrier(); }
+  static void HeavyBarrier() { ::ferry::internal::HeavyBarrier(); }
   void TryRelease();
 
   Flag busy_[2];                      // separate lines: the two slots are usually different threads

@@ -98,7 +98,10 @@ class ShmLoadTest : public testing::TestWithParam<const char*> {
 class ShmIdleTest : public ShmLoadTest {};
 
 TEST_P(ShmIdleTest, AnIdleServerAndIdleConnectionsUseUnderOnePercentOfACore) {
-  for (int i = 0; i < kClients; ++i) ASSERT_TRUE(Echo(i, "wake up").ok());
+  for (int i = 0; i < kClients; ++i) {
+    const absl::Status s = Echo(i, "wake up");
+    ASSERT_TRUE(s.ok()) << "client " << i << ": " << s;
+  }
   absl::SleepFor(absl::Milliseconds(100));  // let every spin budget run out
   const absl::Duration window = absl::Seconds(5);
   const absl::Duration server_before = ProcessCpu(server_.pid());
@@ -113,7 +116,10 @@ TEST_P(ShmIdleTest, AnIdleServerAndIdleConnectionsUseUnderOnePercentOfACore) {
               kClients, absl::FormatDuration(window).c_str(),
               absl::FormatDuration(server_used).c_str(), absl::FormatDuration(client_used).c_str());
   // And they still work afterwards.
-  for (int i = 0; i < kClients; ++i) ASSERT_TRUE(Echo(i, "still there").ok());
+  for (int i = 0; i < kClients; ++i) {
+    const absl::Status s = Echo(i, "still there");
+    ASSERT_TRUE(s.ok()) << "client " << i << " after the idle window: " << s;
+  }
 }
 
 // Busy-spin waits on purpose (it is the lowest-latency mode for benchmarks), so it is not

@@ -102,13 +102,15 @@ class CloseGate {
 
   bool closed() const { return (state_.load(std::memory_order_acquire) & kClosedBit) != 0; }
 
+  // Unscoped entry, for a call that stays inside across returns (a Receive() whose frame
+  // view must outlive a concurrent Close()). False: closed, and not entered.
+  bool Enter();
+  void Leave();
+
  private:
   static constexpr uint64_t kClosedBit = 1;
   static constexpr uint64_t kReleasedBit = 2;
   static constexpr uint64_t kOneCall = 4;
-
-  bool Enter();
-  void Leave();
 
   // Bit 0: closed. Bit 1: released. Bits 2..63: calls inside (each counts kOneCall).
   std::atomic<uint64_t> state_{0};

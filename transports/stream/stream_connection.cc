@@ -28,7 +28,10 @@ StreamConnection::StreamConnection(std::unique_ptr<ByteStream> stream,
       gate_([this] { Release(); }),
       framer_(limits.max_frame_payload) {}
 
-StreamConnection::~StreamConnection() { Close(); }
+StreamConnection::~StreamConnection() {
+  Close();
+  if (receive_held_) gate_.Leave();  // nobody uses the last frame now: release
+}
 
 void StreamConnection::Close() {
   gate_.Close([this] { stream_->Shutdown(); });
@@ -36,7 +39,8 @@ void StreamConnection::Close() {
 
 void StreamConnection::Release() {
   stream_.reset();
-  // Nobody is inside Receive(), and frames it returned are documented to die at Close().
+  // Nobody is inside Receive(), and the last frame it returned is done with (Receive()
+  // holds the gate until its next call).
   framer_.Release();
 }
 
@@ -114,8 +118,21 @@ absl::Status StreamConnection::WriteAll(absl::Time deadline) {
 }
 
 absl::StatusOr<Frame> StreamConnection::Receive(absl::Time deadline) {
-  CloseGate::Call call(gate_);
-  if (!call.entered()) return ClosedError();
+  if (!receive_held_) {
+    if (!gate_.Enter()) return ClosedError();
+    receive_held_ = true;
+  }
+  absl::StatusOr<Frame> r = gate_.closed() ? absl::StatusOr<Frame>(ClosedError())
+                                           : ReceiveInside(deadline);
+  if (!r.ok()) {
+    // No view handed out: leave (after a Close(), this releases the buffers).
+    receive_held_ = false;
+    gate_.Leave();
+  }
+  return r;
+}
+
+absl::StatusOr<Frame> StreamConnection::ReceiveInside(absl::Time deadline) {
   for (;;) {
     StreamFramer::Result r = framer_.Next();
     if (r.kind == StreamFramer::kFrame) return r.frame;

@@ -89,6 +89,11 @@ class StreamConnection final : public Connection {
   std::vector<char> headers_;
   std::vector<struct iovec> iov_;
 
+  // Receive() stays inside gate_ from returning a frame until the next Receive() (or the
+  // destructor): the frame's view points into framer_'s buffer, which the gate's release
+  // frees, so a Close() from another thread must not free it under the caller.
+  bool receive_held_ = false;
+  absl::StatusOr<Frame> ReceiveInside(absl::Time deadline);
   // Receive side; used by one thread at a time (the caller serialises Receive()).
   StreamFramer framer_;
 };

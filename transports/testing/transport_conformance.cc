@@ -398,6 +398,28 @@ TEST_P(TransportConformanceTest, SendToAClosedPeerBecomesUnavailable) {
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
 }
 
+// The runtime handles a received frame (an inline handler may run on its request for a
+// long time) while a server shutdown closes the connection from another thread: the view
+// must stay readable until the next Receive(), which then fails.
+TEST_P(TransportConformanceTest, AFrameViewOutlivesACloseFromAnotherThread) {
+  for (size_t size : {size_t{100}, size_t{200000}}) {  // zero-copy and copied, where it differs
+    SCOPED_TRACE(size);
+    FERRY_CONNECT_OR_RETURN(p);
+    const std::string payload = Pattern(size, 7);
+    OutFrame out = MakeFrame(FrameType::kMessage, 0, 1, payload);
+    absl::Status sent;
+    std::thread sender([&] { sent = p.client->Send({&out, 1}, Soon()); });
+    absl::StatusOr<Frame> f = p.server->Receive(Soon());
+    sender.join();
+    ASSERT_TRUE(sent.ok()) << sent;
+    ASSERT_TRUE(f.ok()) << f.status();
+    std::thread closer([&] { p.server->Close(); });
+    closer.join();
+    EXPECT_EQ(f->payload, payload);  // still mapped / allocated (ASan checks the bytes)
+    EXPECT_EQ(p.server->Receive(Soon()).status().code(), absl::StatusCode::kUnavailable);
+  }
+}
+
 TEST_P(TransportConformanceTest, CloseFromAnotherThreadWakesABlockedReceive) {
   for (absl::Time deadline : {absl::InfiniteFuture(), absl::Now() + absl::Hours(1)}) {
     SCOPED_TRACE(deadline == absl::InfiniteFuture() ? "infinite deadline" : "finite deadline");
