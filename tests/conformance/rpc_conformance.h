@@ -45,7 +45,8 @@ struct RpcConformanceParam {
   // restart tests kill the child the channel spawned, check UNAVAILABLE, and check that
   // the next call runs on a newly spawned child.
   bool channel_spawns_server = false;
-  // Datagram transports under injected loss, duplication and reordering (udp_lossy): a
+  // Datagram transports, most often under injected loss, duplication and reordering
+  // (udp_lossy; once seen on plain udp under TSan): a
   // client learns of a restarted server from its next request's confirmation, and in about
   // 1 run in 10 the server's RESET reached the client only after that request had been
   // sent, so the first call after the restart failed with UNAVAILABLE (never run twice;

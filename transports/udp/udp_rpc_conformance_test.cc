@@ -28,8 +28,12 @@ std::vector<RpcConformanceParam> Params() {
   std::printf("fault seed for udp_lossy: %llu\n", static_cast<unsigned long long>(Seed()));
   RpcConformanceParam lossy = UdpParam(
       "udp_lossy", absl::StrCat("?loss=0.03&dup=0.03&reorder=0.03&rto_ms=10&seed=", Seed()));
-  lossy.restart_may_fail_first_call = true;
-  return {UdpParam("udp", ""), UdpParam("udp_fragment1400", "?fragment=1400"), lossy};
+  // The restart race of docs/udp-transport.md ("Listener alive, connection unknown") is
+  // not only lossy's: under TSan it was seen once on plain udp too.
+  std::vector<RpcConformanceParam> params = {
+      UdpParam("udp", ""), UdpParam("udp_fragment1400", "?fragment=1400"), lossy};
+  for (RpcConformanceParam& p : params) p.restart_may_fail_first_call = true;
+  return params;
 }
 
 INSTANTIATE_TEST_SUITE_P(Udp, RpcConformance, testing::ValuesIn(Params()), ParamName);
