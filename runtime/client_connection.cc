@@ -269,6 +269,7 @@ absl::Status ClientConnection::Start(PendingCall* call, ClientContext& ctx,
   }
 
   uint32_t id;
+  const absl::Time deadline = call->deadline;  // an async call may be gone once mu_ is released
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_ || !usable_.load(std::memory_order_relaxed)) {
@@ -295,8 +296,8 @@ absl::Status ClientConnection::Start(PendingCall* call, ClientContext& ctx,
   const OutFrame frames[2] = {
       MakeFrame(FrameType::kCallStart, one_frame ? kFlagWithMessage : 0, id, start),
       MakeFrame(FrameType::kMessage, kFlagEndOfStream, id, body)};
-  absl::Status sent = conn_->Send(absl::Span<const OutFrame>(frames, one_frame ? 1 : 2),
-                                  call->deadline);
+  absl::Status sent =
+      conn_->Send(absl::Span<const OutFrame>(frames, one_frame ? 1 : 2), deadline);
   if (sent.ok()) return absl::OkStatus();
 
   // A failed send may have left part of a frame on the stream: the connection is done.

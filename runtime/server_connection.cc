@@ -220,12 +220,16 @@ bool ServerConnection::OnUnaryCall(const Frame& frame) {
   bool duplicate = false, draining = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    duplicate = calls_.contains(id);
+    duplicate = !calls_.empty() && calls_.contains(id);
     if (!duplicate) {
       last_call_id_ = std::max(last_call_id_, id);
       draining = draining_;
       if (!draining && s.ok()) {
-        calls_.emplace(id, call);
+        if (method->thread == HandlerThread::kInline) {
+          inline_call_ = call;
+        } else {
+          calls_.emplace(id, call);
+        }
         // Complete already: claimed for its handler as OnMessage does.
         call->has_request = true;
         call->running = true;
@@ -447,7 +451,13 @@ void ServerConnection::Finish(Call* call, absl::Status status) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       send = !call->ended;
-      if (send) calls_.erase(call->id);
+      if (send) {
+        if (call == inline_call_) {
+          inline_call_ = nullptr;
+        } else {
+          calls_.erase(call->id);
+        }
+      }
       if (spare_ == nullptr) {
         // Kept by the reader thread for its next call (reset as Release does).
         Release(call);
@@ -521,6 +531,14 @@ void ServerConnection::CancelAll(const absl::Status& why) {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<Call*> live;
     for (const auto& [id, call] : calls_) live.push_back(call);
+    if (inline_call_ != nullptr) {
+      // Its handler is running on the reader thread: it sees IsCancelled(), and Finish
+      // sends nothing (ended).
+      ServerCallAccess::Cancel(*inline_call_->ctx);
+      inline_call_->ended = true;
+      ended.emplace_back(inline_call_->id, true);
+      inline_call_ = nullptr;
+    }
     for (Call* call : live) {
       calls_.erase(call->id);
       ServerCallAccess::Cancel(*call->ctx);

@@ -118,6 +118,9 @@ class ServerConnection {
   std::mutex mu_;  // std::mutex: see client_connection.h
   std::condition_variable idle_;  // signalled when running_ drops to 0
   absl::flat_hash_map<uint32_t, Call*> calls_ ABSL_GUARDED_BY(mu_);
+  // The one-frame call whose inline handler is running on the reader thread, kept out of
+  // calls_ (no frame for it can be read while it runs; only CancelAll looks for it).
+  Call* inline_call_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::vector<std::unique_ptr<Call>> all_calls_ ABSL_GUARDED_BY(mu_);
   std::vector<Call*> free_calls_ ABSL_GUARDED_BY(mu_);
   int running_ ABSL_GUARDED_BY(mu_) = 0;  // pool handlers in progress
