@@ -100,18 +100,21 @@ class PeerProcess {
   const std::string& line() const { return line_; }
   pid_t pid() const { return pid_; }
 
-  // SIGKILLs and reaps the child (if still there). Returns the time of the kill.
+  // SIGKILLs and reaps the child (if still there). Returns the time the kill took effect
+  // for its peers: when the child was reaped, i.e. the kernel had torn it down and closed
+  // its descriptors (nobody can notice a death earlier; under ASan, with its huge
+  // mappings, the teardown alone has taken over a second).
   absl::Time Kill() {
-    const absl::Time now = absl::Now();
     if (pid_ > 0) {
       ::kill(pid_, SIGKILL);
       int status;
       ::waitpid(pid_, &status, 0);
       pid_ = -1;
     }
+    const absl::Time gone = absl::Now();
     if (stdin_ >= 0) ::close(stdin_);
     stdin_ = -1;
-    return now;
+    return gone;
   }
 
  private:
