@@ -107,11 +107,18 @@ class ClientConnection::Completions {
   void AddAsync(PendingCall* c) { async_.push_back(c); }
   void AddCancel(uint32_t id) { cancels_.push_back(id); }
   void AddPingAck(absl::string_view payload) { ping_acks_.emplace_back(payload); }
-  bool empty() const { return async_.empty() && cancels_.empty() && ping_acks_.empty(); }
+  // A PING whose ACK wakes the reader: a sync call cancelled from another thread may be
+  // the one blocked in Receive(), and the server sends nothing more for a cancelled call.
+  void AddWakePing() { wake_ping_ = true; }
+  bool empty() const {
+    return async_.empty() && cancels_.empty() && ping_acks_.empty() && !wake_ping_;
+  }
 
   void Run(ClientConnection* conn) {
     for (uint32_t id : cancels_) conn->SendControl(FrameType::kCancel, 0, id, {});
     cancels_.clear();
+    if (wake_ping_) conn->SendControl(FrameType::kPing, 0, 0, "wake-up!");
+    wake_ping_ = false;
     for (const std::string& p : ping_acks_) conn->SendControl(FrameType::kPing, kFlagAck, 0, p);
     ping_acks_.clear();
     // Callbacks last: one of them may drop the last reference to another connection.
@@ -132,6 +139,7 @@ class ClientConnection::Completions {
   absl::InlinedVector<PendingCall*, 4> async_;
   absl::InlinedVector<uint32_t, 4> cancels_;
   std::vector<std::string> ping_acks_;
+  bool wake_ping_ = false;
 };
 
 bool ClientConnection::IsRetryOnNewConnection(const absl::Status& s) {
@@ -444,8 +452,11 @@ void ClientConnection::CancelCall(uint32_t call_id) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = calls_.find(call_id);
     if (it == calls_.end()) return;
+    const bool sync = !it->second->is_async;
     CompleteLocked(it->second, absl::CancelledError("call cancelled by the client"), completions);
     completions.AddCancel(call_id);
+    // Its thread may be the reader, blocked until a frame comes: make one come.
+    if (sync && reader_active_) completions.AddWakePing();
   }
   completions.Run(this);
 }

@@ -169,6 +169,28 @@ TEST(RuntimeFaults, CancelBeforeTheCallAndAfterItAreHarmless) {
   EXPECT_TRUE(Echo(*rig.stub).ok());
 }
 
+// A sync call with no deadline, cancelled from another thread while its own thread is
+// the connection's reader (blocked in Receive): the call must end CANCELLED promptly,
+// not when some frame happens to arrive.
+TEST(RuntimeFaults, CancellingABlockedSyncCallWakesItsThread) {
+  Rig rig;
+  ClientContext ctx;  // no deadline
+  SleepRequest req;
+  req.set_ms(10000);
+  req.set_tag("sync-cancel");
+  std::thread canceller([&] {
+    while (rig.service.sleeping() == 0) absl::SleepFor(absl::Milliseconds(1));
+    ctx.Cancel();
+  });
+  const absl::Time start = absl::Now();
+  const absl::Status s = rig.stub->Sleep(ctx, req).status();
+  canceller.join();
+  EXPECT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_EQ(rig.service.SleepOutcome("sync-cancel", absl::Seconds(5)), std::optional<bool>(true));
+  EXPECT_TRUE(Echo(*rig.stub).ok());
+}
+
 // Transports that let control frames overtake data (mq's priorities, SysV's urgent type)
 // can deliver a call's CANCEL before its CALL_START. The server must not then run the call
 // as if nothing had happened: it drops it, answers nothing for it, and serves the next.
