@@ -78,9 +78,19 @@ std::string ServerRecord(absl::string_view name) {
 // out (taking the mutex) are restarted.
 class Watchdog {
  public:
+  // Never destroyed: its detached thread uses it. A child forked from a process that has
+  // one inherits the object but not the thread, and possibly the mutex locked by that
+  // thread at the fork (a server child deadlocked in Arm() that way): the fork handler
+  // gives the child a fresh watchdog (the inherited one is leaked, as it must be).
   static Watchdog& Get() {
-    static Watchdog* const w = new Watchdog();  // never destroyed: detached thread uses it
-    return *w;
+    static const bool registered = [] {
+      instance_.store(new Watchdog(), std::memory_order_release);
+      ::pthread_atfork(nullptr, nullptr,
+                       [] { instance_.store(new Watchdog(), std::memory_order_relaxed); });
+      return true;
+    }();
+    (void)registered;
+    return *instance_.load(std::memory_order_acquire);
   }
 
   uint64_t Arm(int id, long type, absl::Time until) {
@@ -177,6 +187,8 @@ class Watchdog {
       }
     }
   }
+
+  static inline std::atomic<Watchdog*> instance_{nullptr};
 
   // std::mutex: Debian's absl::Mutex runs deadlock detection on every lock, and this one
   // is taken twice per timed receive.
