@@ -79,18 +79,19 @@ std::string ServerRecord(absl::string_view name) {
 class Watchdog {
  public:
   // Never destroyed: its detached thread uses it. A child forked from a process that has
-  // one inherits the object but not the thread, and possibly the mutex locked by that
-  // thread at the fork (a server child deadlocked in Arm() that way): the fork handler
-  // gives the child a fresh watchdog (the inherited one is leaked, as it must be).
+  // one inherits the object but not the thread, and the mutex in whatever state it had: a
+  // server child deadlocked in Arm() because the parent's watchdog thread held it at the
+  // fork. So fork happens with the mutex taken by the forking thread (pthread_atfork), and
+  // both sides release it. (The child gets no watchdog thread of its own, as before:
+  // threads started after a multi-threaded fork are not supported everywhere, TSan.)
   static Watchdog& Get() {
-    static const bool registered = [] {
-      instance_.store(new Watchdog(), std::memory_order_release);
-      ::pthread_atfork(nullptr, nullptr,
-                       [] { instance_.store(new Watchdog(), std::memory_order_relaxed); });
-      return true;
+    static Watchdog* const w = [] {
+      auto* created = new Watchdog();
+      ::pthread_atfork([] { Get().mu_.lock(); }, [] { Get().mu_.unlock(); },
+                       [] { Get().mu_.unlock(); });
+      return created;
     }();
-    (void)registered;
-    return *instance_.load(std::memory_order_acquire);
+    return *w;
   }
 
   uint64_t Arm(int id, long type, absl::Time until) {
@@ -187,8 +188,6 @@ class Watchdog {
       }
     }
   }
-
-  static inline std::atomic<Watchdog*> instance_{nullptr};
 
   // std::mutex: Debian's absl::Mutex runs deadlock detection on every lock, and this one
   // is taken twice per timed receive.
