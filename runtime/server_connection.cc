@@ -130,12 +130,24 @@ ServerConnection::Call* ServerConnection::AllocateLocked() {
   return c;
 }
 
-void ServerConnection::Release(Call* call) {
+void ServerConnection::ResetContext(Call* call) {
+  // The clock is read only when there is a deadline to convert.
+  const absl::Time deadline = call->start.budget_us == kNoDeadline
+                                  ? absl::InfiniteFuture()
+                                  : BudgetMicrosToDeadline(call->start.budget_us, internal::Now());
+  ServerCallAccess::Reset(*call->ctx, call->start.method, deadline, &call->start.metadata, peer_);
+}
+
+void ServerConnection::Clear(Call* call) {
   call->has_request = false;
   call->running = false;
   call->pooled = false;
   call->ended = false;
   call->method = nullptr;
+}
+
+void ServerConnection::Release(Call* call) {
+  Clear(call);
   free_calls_.push_back(call);
 }
 
@@ -168,7 +180,7 @@ ServerConnection::Call* ServerConnection::TakeSpare() {
 }
 
 void ServerConnection::ReturnSpare(Call* call) {
-  call->method = nullptr;
+  Clear(call);
   if (spare_ == nullptr) {
     spare_ = call;
     return;
@@ -211,11 +223,7 @@ bool ServerConnection::OnUnaryCall(const Frame& frame) {
     }
     call->id = id;
     call->method = method;
-    const absl::Time deadline = call->start.budget_us == kNoDeadline
-                                    ? absl::InfiniteFuture()
-                                    : BudgetMicrosToDeadline(call->start.budget_us, internal::Now());
-    ServerCallAccess::Reset(*call->ctx, call->start.method, deadline, &call->start.metadata,
-                            peer_);
+    ResetContext(call);
   }
   bool duplicate = false, draining = false;
   {
@@ -299,11 +307,7 @@ bool ServerConnection::OnCallStart(const Frame& frame) {
   }
   call->id = id;
   call->method = method;
-  // The clock is read only when there is a deadline to convert.
-  const absl::Time deadline = call->start.budget_us == kNoDeadline
-                                  ? absl::InfiniteFuture()
-                                  : BudgetMicrosToDeadline(call->start.budget_us, internal::Now());
-  ServerCallAccess::Reset(*call->ctx, call->start.method, deadline, &call->start.metadata, peer_);
+  ResetContext(call);
   std::lock_guard<std::mutex> lock(mu_);
   calls_.emplace(id, call);
   return true;
@@ -459,10 +463,8 @@ void ServerConnection::Finish(Call* call, absl::Status status) {
         }
       }
       if (spare_ == nullptr) {
-        // Kept by the reader thread for its next call (reset as Release does).
-        Release(call);
-        free_calls_.pop_back();
-        spare_ = call;
+        Clear(call);
+        spare_ = call;  // kept by the reader thread for its next call
       } else {
         Release(call);
       }

@@ -84,6 +84,10 @@ class ServerConnection {
   // The method for `path`, through a one-entry cache (reader thread only).
   const MethodEntry* LookUp(absl::string_view path);
   void Release(Call* call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Resets a slot's per-call state (Release does, then frees it).
+  static void Clear(Call* call);
+  // Points the call's ServerContext at its decoded CALL_START (deadline from its budget).
+  void ResetContext(Call* call);
   // A free call slot for the reader thread: its spare if it has one (no lock), else one
   // from the free list.
   Call* TakeSpare();
