@@ -234,7 +234,7 @@ void PrintServiceDeclaration(Printer& printer, const ServiceInfo& service) {
   printer.Print(
       "const ::ferry::ServiceDescriptor& ferry_descriptor() const override;\n"
       "::absl::Status ferry_dispatch(int method_index, ::ferry::ServerContext& ctx,\n"
-      "    ::absl::string_view request, ::std::string* response) override;\n");
+      "    ::absl::string_view request, ::ferry::DispatchReply* reply) override;\n");
   printer.Outdent();
   printer.Print("};\n");
 }
@@ -379,7 +379,7 @@ void PrintDispatch(Printer& printer, const ServiceInfo& service) {
                   "\n"
                   "::absl::Status $service_class$::Service::ferry_dispatch(int method_index,\n"
                   "    ::ferry::ServerContext& /*ctx*/, ::absl::string_view /*request*/,\n"
-                  "    ::std::string* /*response*/) {\n"
+                  "    ::ferry::DispatchReply* /*reply*/) {\n"
                   "  return ::ferry::internal::NoSuchMethod(method_index);\n"
                   "}\n");
     return;
@@ -388,13 +388,13 @@ void PrintDispatch(Printer& printer, const ServiceInfo& service) {
                 "\n"
                 "::absl::Status $service_class$::Service::ferry_dispatch(int method_index,\n"
                 "    ::ferry::ServerContext& ctx, ::absl::string_view request,\n"
-                "    ::std::string* response) {\n"
+                "    ::ferry::DispatchReply* reply) {\n"
                 "  switch (method_index) {\n");
   for (int m = 0; m < service.descriptor->method_count(); ++m) {
     printer.Print(service.methods[m],
                   "    case $index$:\n"
                   "      return ::ferry::internal::RunUnary(this, &Service::$call$, ctx, request,\n"
-                  "                                         response);\n");
+                  "                                         reply);\n");
   }
   printer.Print(
       "    default:\n"

@@ -62,19 +62,6 @@ CallStartEncoder& ScratchStart() {
   return encoder;
 }
 
-// A CALL_START + WITH_MESSAGE payload, built as [unused][call start][request]: the request
-// is serialized at a fixed offset, so a steady request size needs no zero fill of the
-// buffer (SerializeWithSizeAt resizes only when the size changes), and the call-start
-// bytes (tens of bytes) are copied in right before it.
-struct OneFrameBuffer {
-  std::string bytes;
-  size_t request_at = 0;  // offset of the request; room for a call start that long
-};
-OneFrameBuffer& ScratchOneFrame() {
-  thread_local OneFrameBuffer buf;
-  return buf;
-}
-
 // CLOCK_MONOTONIC_COARSE in nanoseconds: a vDSO read of the last tick, several times
 // cheaper than absl::Now(); its resolution (1-4 ms) is plenty for the idle check.
 int64_t CoarseNowNanos() {
@@ -252,22 +239,15 @@ absl::Status ClientConnection::Start(PendingCall* call, ClientContext& ctx,
                                                      kMaxControlPayload));
   }
   // To a server that takes unary frames, the request travels inside CALL_START when the
-  // two fit one frame the server accepts: serialized right behind the call-start bytes,
-  // so one frame (one header, one read on the other side) carries the whole request.
+  // two fit one frame the server accepts: the transport serializes it right behind the
+  // call-start bytes (shm: straight into its ring), so one frame (one header, one read
+  // on the other side) carries the whole request.
   const bool one_frame = unary_frames_ && start.size() + size <= max_send_;
   absl::string_view body;
   if (one_frame) {
-    OneFrameBuffer& b = ScratchOneFrame();
-    if (start.size() > b.request_at) {
-      b.request_at = start.size() + 64;  // (some room for a longer method next time)
-      b.bytes.clear();
-    }
-    if (!internal::SerializeWithSizeAt(request, size, b.request_at, &b.bytes)) {
+    if (!request.IsInitialized()) {
       return absl::InternalError(absl::StrCat("cannot encode ", request.GetTypeName()));
     }
-    char* const at = &b.bytes[b.request_at - start.size()];
-    std::memcpy(at, start.data(), start.size());
-    start = absl::string_view(at, start.size() + size);  // the whole frame's payload
   } else {
     std::string& buf = ScratchRequest();
     if (!internal::SerializeWithSize(request, size, &buf)) {
@@ -301,11 +281,16 @@ absl::Status ClientConnection::Start(PendingCall* call, ClientContext& ctx,
   }
   // From here on an async call may complete (and be deleted) on another thread at any
   // moment: only `id` is used below.
-  const OutFrame frames[2] = {
-      MakeFrame(FrameType::kCallStart, one_frame ? kFlagWithMessage : 0, id, start),
-      MakeFrame(FrameType::kMessage, kFlagEndOfStream, id, body)};
-  absl::Status sent =
-      conn_->Send(absl::Span<const OutFrame>(frames, one_frame ? 1 : 2), deadline);
+  absl::Status sent;
+  if (one_frame) {
+    const FrameHeader header{FrameType::kCallStart, kFlagWithMessage, id,
+                             static_cast<uint32_t>(start.size() + size)};
+    sent = conn_->SendMessage(header, start, request, size, deadline);
+  } else {
+    const OutFrame frames[2] = {MakeFrame(FrameType::kCallStart, 0, id, start),
+                                MakeFrame(FrameType::kMessage, kFlagEndOfStream, id, body)};
+    sent = conn_->Send(frames, deadline);
+  }
   if (sent.ok()) return absl::OkStatus();
 
   // A failed send may have left part of a frame on the stream: the connection is done.

@@ -32,19 +32,6 @@ inline bool SerializeWithSize(const google::protobuf::MessageLite& message, size
   return true;
 }
 
-// The same, writing the message at `offset` and keeping the bytes before it (a shorter
-// *out is zero-filled up to it): *out ends up offset + size bytes long, and a steady
-// offset + size needs no fill.
-inline bool SerializeWithSizeAt(const google::protobuf::MessageLite& message, size_t size,
-                                size_t offset, std::string* out) {
-  if (!message.IsInitialized()) return false;
-  out->resize(offset + size);
-  if (size > 0) {
-    message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(&(*out)[offset]));
-  }
-  return true;
-}
-
 }  // namespace ferry::internal
 
 #endif  // FERRY_RUNTIME_SERIALIZE_H_

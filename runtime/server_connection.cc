@@ -435,12 +435,12 @@ void ServerConnection::Dispatch(Call* call, absl::string_view request, bool just
 
 void ServerConnection::RunHandler(Call* call, absl::string_view request) {
   absl::Status status = call->method->service->ferry_dispatch(call->method->index, *call->ctx,
-                                                              request, &call->response);
+                                                              request, &call->reply);
   if (status.ok() && ServerCallAccess::DeadlinePassed(*call->ctx)) {
     status = absl::DeadlineExceededError("deadline exceeded while the handler ran");
-  } else if (status.ok() && call->response.size() > max_reply_) {
+  } else if (status.ok() && call->reply.size() > max_reply_) {
     status = absl::ResourceExhaustedError(absl::StrCat(
-        "reply of ", call->response.size(), " bytes exceeds the limit of ", max_reply_,
+        "reply of ", call->reply.size(), " bytes exceeds the limit of ", max_reply_,
         " bytes"));
   }
   Finish(call, std::move(status));
@@ -499,17 +499,27 @@ void ServerConnection::SendEnd(Call* call, const absl::Status& status) {
     EncodeCallEnd(status, trailers, &call->end_payload);
     end = call->end_payload;
   }
-  const bool one_frame = unary_frames_ && status.ok() && trailers.empty();
-  const OutFrame frames[2] = {
-      MakeFrame(FrameType::kMessage, one_frame ? kFlagEndOfCall : 0, call->id, call->response),
-      MakeFrame(FrameType::kCallEnd, 0, call->id, end)};
-  absl::Span<const OutFrame> out(frames, 2);
-  if (one_frame) {
-    out = out.subspan(0, 1);  // the reply ends the call: OK, no trailers
-  } else if (!status.ok()) {
-    out = out.subspan(1);
+  const absl::Time deadline = internal::CoarseNow() + kReplySendTimeout;
+  absl::Status sent;
+  if (unary_frames_ && status.ok() && trailers.empty()) {
+    // The reply ends the call (OK, no trailers): one frame, the reply message serialized
+    // by the transport itself (shm: straight into its ring).
+    DispatchReply& reply = call->reply;
+    const FrameHeader header{FrameType::kMessage, kFlagEndOfCall, call->id,
+                             static_cast<uint32_t>(reply.size())};
+    sent = reply.message() != nullptr
+               ? conn_->SendMessage(header, {}, *reply.message(), reply.size(), deadline)
+               : conn_->Send({OutFrame{header, reply.bytes()}}, deadline);
+  } else if (status.ok()) {
+    const OutFrame frames[2] = {
+        MakeFrame(FrameType::kMessage, 0, call->id, call->reply.Flatten()),
+        MakeFrame(FrameType::kCallEnd, 0, call->id, end)};
+    sent = conn_->Send(frames, deadline);
+  } else {
+    const OutFrame f = MakeFrame(FrameType::kCallEnd, 0, call->id, end);
+    sent = conn_->Send({&f, 1}, deadline);
   }
-  if (!conn_->Send(out, internal::CoarseNow() + kReplySendTimeout).ok()) conn_->Close();
+  if (!sent.ok()) conn_->Close();
 }
 
 void ServerConnection::GoAway() {

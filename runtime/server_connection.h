@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "runtime/context.h"
 #include "runtime/frame.h"
+#include "runtime/service.h"
 #include "transports/transport.h"
 
 namespace ferry {
@@ -50,7 +51,7 @@ class ServerConnection {
     CallStartView start;
     std::unique_ptr<ServerContext> ctx{ServerCallAccess::New()};
     std::string request;   // kept for pool handlers and for requests sent before HALF_CLOSE
-    std::string response;  // reused serialization buffer
+    DispatchReply reply;   // what the handler left to send (its buffer is reused)
     std::string end_payload;
     bool has_request = false;
     bool running = false;  // a handler owns the call until it finishes

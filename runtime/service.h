@@ -8,9 +8,10 @@
 //
 // Example (generated):
 //   absl::Status Foo::Service::ferry_dispatch(int i, ferry::ServerContext& ctx,
-//                                             absl::string_view req, std::string* resp) {
+//                                             absl::string_view req,
+//                                             ferry::DispatchReply* reply) {
 //     switch (i) {
-//       case 0: return ::ferry::internal::RunUnary(this, &Service::Get, ctx, req, resp);
+//       case 0: return ::ferry::internal::RunUnary(this, &Service::Get, ctx, req, reply);
 //       default: return ::ferry::internal::NoSuchMethod(i);
 //     }
 //   }
@@ -43,6 +44,48 @@ struct ServiceDescriptor {
   absl::Span<const MethodDescriptor> methods;
 };
 
+// What ferry_dispatch leaves for the server to send: the reply message itself, which the
+// server then serializes straight into the transport (Connection::SendMessage), or its
+// serialized bytes. A message is borrowed from the dispatching thread's reused objects
+// (RunUnary below): it stays valid, unchanged, until that thread dispatches again, and
+// the server sends it before then.
+class DispatchReply {
+ public:
+  // The message to serialize, or nullptr when the reply is bytes().
+  const google::protobuf::MessageLite* message() const { return message_; }
+  // The serialized reply when message() is nullptr.
+  absl::string_view bytes() const { return bytes_; }
+  // Serialized size, in either form.
+  size_t size() const { return message_ != nullptr ? message_size_ : bytes_.size(); }
+
+  // The serialized reply in either form: a message is serialized into bytes() first.
+  absl::string_view Flatten() {
+    if (message_ != nullptr) {
+      internal::SerializeWithSize(*message_, message_size_, &bytes_);
+      message_ = nullptr;
+    }
+    return bytes_;
+  }
+
+  // `message` (valid as described above), whose serialized size is `size` (computed
+  // just before, cached in the message).
+  void SetMessage(const google::protobuf::MessageLite* message, size_t size) {
+    message_ = message;
+    message_size_ = size;
+  }
+  // Empties the reply and returns its byte buffer to fill (capacity is kept).
+  std::string* SetBytes() {
+    message_ = nullptr;
+    bytes_.clear();
+    return &bytes_;
+  }
+
+ private:
+  const google::protobuf::MessageLite* message_ = nullptr;
+  size_t message_size_ = 0;
+  std::string bytes_;
+};
+
 // Base class of generated services. The server does not own services; a service must
 // outlive the server it is registered with. Handlers may be called from several threads
 // at once and must be thread-safe.
@@ -52,11 +95,12 @@ class Service {
   virtual const ServiceDescriptor& ferry_descriptor() const = 0;
 
   // Runs method `method_index` (an index into ferry_descriptor().methods) on the
-  // serialized `request`, leaving the serialized reply in `response` (which the caller
-  // may reuse between calls). Returns the handler's status verbatim, or INVALID_ARGUMENT
-  // if the request does not decode.
+  // serialized `request`, leaving the reply in `reply` (which the caller may reuse
+  // between calls) when the status is OK. Returns the handler's status verbatim,
+  // INVALID_ARGUMENT if the request does not decode, INTERNAL if the reply does not
+  // encode.
   virtual absl::Status ferry_dispatch(int method_index, ServerContext& ctx,
-                                      absl::string_view request, std::string* response) = 0;
+                                      absl::string_view request, DispatchReply* reply) = 0;
 };
 
 namespace internal {
@@ -65,41 +109,50 @@ namespace internal {
 // thread keeps at most a few small messages per method type.
 inline constexpr size_t kReuseMessagesUpTo = 64 * 1024;
 
+// Decodes the request into *req, runs the handler, and leaves *resp in `reply`: borrowed
+// (`borrow`: *resp outlives the reply's send) or serialized into its bytes.
 template <typename Req, typename Resp, typename S, typename Base>
 absl::Status RunUnaryWith(S* service,
                           absl::Status (Base::*handler)(ServerContext&, const Req&, Resp*),
                           ServerContext& ctx, absl::string_view request, Req* req, Resp* resp,
-                          std::string* response) {
+                          DispatchReply* reply, bool borrow) {
   if (!req->ParseFromArray(request.data(), static_cast<int>(request.size()))) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot decode ", req->GetTypeName(), " request for ", ctx.method()));
   }
   absl::Status status = (service->*handler)(ctx, *req, resp);
   if (!status.ok()) return status;
-  if (!SerializeWithSize(*resp, MessageSize(*resp), response)) {
+  const size_t size = MessageSize(*resp);
+  if (borrow && resp->IsInitialized()) {
+    reply->SetMessage(resp, size);
+  } else if (borrow || !SerializeWithSize(*resp, size, reply->SetBytes())) {
     return absl::InternalError(absl::StrCat("cannot encode ", resp->GetTypeName(), " reply for ",
                                             ctx.method()));
   }
   return absl::OkStatus();
 }
 
-// Decodes Req, runs (service->*handler)(ctx, req, &resp), encodes Resp.
+// Decodes Req, runs (service->*handler)(ctx, req, &resp), leaves resp in `reply`.
 //
 // The request and reply objects are kept per thread and per method type and reused
 // (cleared) by the next call, so a steady stream of calls allocates nothing for message
-// objects and parses into buffers that already have capacity. Messages that grew past
-// kReuseMessagesUpTo are dropped after their call. A handler re-entering dispatch on the
-// same thread (a service calling another one in-process, inline) gets fresh messages on
-// an arena whose first block is on the stack.
+// objects and parses into buffers that already have capacity; the reply is lent to
+// `reply` until then (the server serializes it straight into the transport). Messages
+// that grew past kReuseMessagesUpTo are dropped when the thread's next call of that type
+// starts. A handler re-entering dispatch on the same thread (a service calling another
+// one in-process, inline) gets fresh messages on an arena whose first block is on the
+// stack, and a serialized reply.
 template <typename Req, typename Resp, typename S, typename Base>
 absl::Status RunUnary(S* service, absl::Status (Base::*handler)(ServerContext&, const Req&, Resp*),
-                      ServerContext& ctx, absl::string_view request, std::string* response) {
+                      ServerContext& ctx, absl::string_view request, DispatchReply* reply) {
   struct Reused {
     Req req;
     Resp resp;
     bool busy = false;
+    bool grew = false;  // the last call's messages grew past kReuseMessagesUpTo
   };
   thread_local std::unique_ptr<Reused> reused;
+  if (reused != nullptr && reused->grew && !reused->busy) reused.reset();
   if (reused == nullptr) reused = std::make_unique<Reused>();
   if (reused->busy) {
     alignas(8) char initial_block[2048];
@@ -109,16 +162,17 @@ absl::Status RunUnary(S* service, absl::Status (Base::*handler)(ServerContext&, 
     google::protobuf::Arena arena(opts);
     return RunUnaryWith(service, handler, ctx, request,
                         google::protobuf::Arena::CreateMessage<Req>(&arena),
-                        google::protobuf::Arena::CreateMessage<Resp>(&arena), response);
+                        google::protobuf::Arena::CreateMessage<Resp>(&arena), reply,
+                        /*borrow=*/false);
   }
   Reused* r = reused.get();
   r->busy = true;
   r->resp.Clear();
-  absl::Status status = RunUnaryWith(service, handler, ctx, request, &r->req, &r->resp, response);
+  absl::Status status =
+      RunUnaryWith(service, handler, ctx, request, &r->req, &r->resp, reply, /*borrow=*/true);
   r->busy = false;
-  if (request.size() > kReuseMessagesUpTo || response->size() > kReuseMessagesUpTo) {
-    reused.reset();
-  }
+  r->grew = request.size() > kReuseMessagesUpTo ||
+            (status.ok() && reply->size() > kReuseMessagesUpTo);
   return status;
 }
 

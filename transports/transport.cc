@@ -1,6 +1,8 @@
 #include "transports/transport.h"
 
 #include <algorithm>
+#include <cstring>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
@@ -97,6 +99,29 @@ std::vector<std::string> TransportRegistry::schemes() const {
   for (const auto& [k, v] : transports_) out.push_back(k);
   std::sort(out.begin(), out.end());
   return out;
+}
+
+absl::Status Connection::SendMessage(const FrameHeader& header, absl::string_view prefix,
+                                     const google::protobuf::MessageLite& message,
+                                     size_t message_size, absl::Time deadline) {
+  if (header.payload_length != prefix.size() + message_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("frame header announces ", header.payload_length, " payload bytes but ",
+                     prefix.size(), " + ", message_size, " were given"));
+  }
+  // Steady sizes reuse the buffer as it is: resize() fills only what it grows by.
+  thread_local std::string buffer;
+  buffer.resize(prefix.size() + message_size);
+  if (!prefix.empty()) std::memcpy(&buffer[0], prefix.data(), prefix.size());
+  if (message_size > 0) {
+    uint8_t* at = reinterpret_cast<uint8_t*>(&buffer[prefix.size()]);
+    if (message.SerializeWithCachedSizesToArray(at) != at + message_size) {
+      return absl::InternalError(absl::StrCat(message.GetTypeName(), " did not serialize to ",
+                                              message_size, " bytes (changed while sent?)"));
+    }
+  }
+  const OutFrame frame{header, buffer};
+  return Send({&frame, 1}, deadline);
 }
 
 }  // namespace ferry

@@ -32,6 +32,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "google/protobuf/message_lite.h"
 #include "runtime/frame.h"
 
 namespace ferry {
@@ -77,6 +78,21 @@ class Connection {
   // the connection, which is then closed), RESOURCE_EXHAUSTED (a frame is larger than the
   // mechanism can ever carry).
   virtual absl::Status Send(absl::Span<const OutFrame> frames, absl::Time deadline) = 0;
+
+  // Sends one frame whose payload is `prefix` followed by `message` in its wire form:
+  // `header.payload_length` must be prefix.size() + message_size, and `message_size` the
+  // message's ByteSizeLong() computed just before (its cached size), with no change to
+  // the message since. The message is serialized during the call; like Send(), nothing is
+  // borrowed after it returns. Same errors as Send(), plus INTERNAL if the message does
+  // not serialize to `message_size` bytes (then nothing was sent, or, if part of the
+  // frame was already visible to the peer, the connection is closed).
+  //
+  // The default serializes into a per-thread buffer and calls Send(): no worse than the
+  // caller doing it. A mechanism with buffers of its own (shm's ring) overrides it to
+  // serialize straight into them, saving a copy of every payload.
+  virtual absl::Status SendMessage(const FrameHeader& header, absl::string_view prefix,
+                                   const google::protobuf::MessageLite& message,
+                                   size_t message_size, absl::Time deadline);
 
   // Returns the next frame. Its payload view stays valid until the next Receive() or the
   // connection's destruction, even if another thread calls Close() meanwhile (a

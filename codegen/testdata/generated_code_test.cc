@@ -105,12 +105,13 @@ absl::StatusOr<Resp> DispatchBytes(ferry::Service& service, absl::string_view pa
   std::unique_ptr<ferry::ServerContext> ctx(ferry::ServerCallAccess::New());
   ferry::ServerCallAccess::Reset(*ctx, path, absl::InfiniteFuture(), &metadata, "test");
   // Not empty, so the test sees that dispatch replaces the reply rather than appends.
-  std::string response_bytes = "stale bytes from an earlier call";
+  ferry::DispatchReply reply;
+  *reply.SetBytes() = "stale bytes from an earlier call";
   absl::Status status =
-      service.ferry_dispatch(MethodIndex(service, path), *ctx, request_bytes, &response_bytes);
+      service.ferry_dispatch(MethodIndex(service, path), *ctx, request_bytes, &reply);
   if (!status.ok()) return status;
   Resp response;
-  if (!response.ParseFromString(response_bytes)) {
+  if (!response.ParseFromString(std::string(reply.Flatten()))) {
     return absl::InternalError(absl::StrCat("reply of ", path, " does not parse"));
   }
   return response;
@@ -251,7 +252,7 @@ TEST(BasicTest, IndexOutsideTheTableIsUnimplemented) {
   const ferry::ServerContext::MetadataView metadata;
   std::unique_ptr<ferry::ServerContext> ctx(ferry::ServerCallAccess::New());
   ferry::ServerCallAccess::Reset(*ctx, "/x/y", absl::InfiniteFuture(), &metadata, "test");
-  std::string response;
+  ferry::DispatchReply response;
   const int past_end = static_cast<int>(greeter.ferry_descriptor().methods.size());
   EXPECT_EQ(greeter.ferry_dispatch(past_end, *ctx, "", &response).code(),
             absl::StatusCode::kUnimplemented);
@@ -360,7 +361,7 @@ TEST(BasicTest, EmptyServiceHasNoMethods) {
   const ferry::ServerContext::MetadataView metadata;
   std::unique_ptr<ferry::ServerContext> ctx(ferry::ServerCallAccess::New());
   ferry::ServerCallAccess::Reset(*ctx, "/x/y", absl::InfiniteFuture(), &metadata, "test");
-  std::string response;
+  ferry::DispatchReply response;
   EXPECT_EQ(nothing.ferry_dispatch(0, *ctx, "", &response).code(),
             absl::StatusCode::kUnimplemented);
 }

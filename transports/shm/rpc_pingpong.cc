@@ -8,12 +8,14 @@
 //
 // --pin puts this process on CPU 0 and the server on CPU 1.
 #include <sched.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -51,27 +53,68 @@ struct Numbers {
   double p50_us = 0, p99_us = 0, mb_s = 0;
 };
 
-template <typename Fn>
-Numbers Measure(Fn&& call) {
+// The two placements of this VM's vCPUs change the cost of a cache-line transfer several
+// times over, and they can change from one second to the next: measured one after the
+// other, raw and Ferry may each get a different one. So they take turns, a batch of calls
+// each, and each side's figures pool its batches. The server whose turn it is not is
+// stopped (SIGSTOP), so a spinning one does not take the CPU from the other.
+template <typename RawFn, typename RpcFn>
+std::pair<Numbers, Numbers> MeasureInTurns(RawFn&& raw, RpcFn&& rpc) {
+  const pid_t pids[2] = {raw.server_process.pid(), rpc.server_process.pid()};
+  auto run_only = [&](int side) {
+    if (pids[side] > 0) ::kill(pids[side], SIGCONT);
+    if (pids[1 - side] > 0 && pids[1 - side] != pids[side]) ::kill(pids[1 - side], SIGSTOP);
+  };
   const std::string small(64, 's'), big(1 << 20, 'b');
   const int n = absl::GetFlag(FLAGS_round_trips);
-  for (int i = 0; i < n / 10; ++i) call(small);
-  std::vector<int64_t> ns(n);
-  for (int i = 0; i < n; ++i) {
-    const int64_t start = shm::NowNs();
-    call(small);
-    ns[i] = shm::NowNs() - start;
-  }
-  std::sort(ns.begin(), ns.end());
-  Numbers r;
-  r.p50_us = ns[n / 2] / 1e3;
-  r.p99_us = ns[n * 99 / 100] / 1e3;
   const int big_n = absl::GetFlag(FLAGS_big_round_trips);
-  for (int i = 0; i < std::max(1, big_n / 10); ++i) call(big);
-  const int64_t start = shm::NowNs();
-  for (int i = 0; i < big_n; ++i) call(big);
-  r.mb_s = static_cast<double>(big.size()) * big_n / ((shm::NowNs() - start) / 1e9) / 1e6;
-  return r;
+  constexpr int kTurns = 20;
+  for (int side = 0; side < 2; ++side) {
+    run_only(side);
+    auto call = [&](const std::string& p) { side == 0 ? raw(p) : rpc(p); };
+    for (int i = 0; i < n / 10; ++i) call(small);
+    for (int i = 0; i < std::max(1, big_n / 10); ++i) call(big);
+  }
+  std::vector<int64_t> ns[2];
+  int64_t big_ns[2] = {0, 0};
+  int big_calls[2] = {0, 0};
+  for (int turn = 0; turn < kTurns; ++turn) {
+    for (int side = 0; side < 2; ++side) {
+      run_only(side);
+      auto call = [&](const std::string& p) { side == 0 ? raw(p) : rpc(p); };
+      // Unmeasured: the first calls after a switch find the other side's lines in the
+      // caches and a server just woken from SIGSTOP.
+      for (int i = 0; i < n / kTurns / 10; ++i) call(small);
+      if (big_n > 0) call(big);
+      for (int i = 0; i < n / kTurns; ++i) {
+        const int64_t start = shm::NowNs();
+        call(small);
+        ns[side].push_back(shm::NowNs() - start);
+      }
+      const int64_t start = shm::NowNs();
+      for (int i = 0; i < big_n / kTurns; ++i) call(big);
+      big_ns[side] += shm::NowNs() - start;
+      big_calls[side] += big_n / kTurns;
+    }
+  }
+  for (pid_t pid : pids) {
+    if (pid > 0) ::kill(pid, SIGCONT);
+  }
+  Numbers r[2];
+  for (int side = 0; side < 2; ++side) {
+    std::sort(ns[side].begin(), ns[side].end());
+    r[side].p50_us = ns[side][ns[side].size() / 2] / 1e3;
+    r[side].p99_us = ns[side][ns[side].size() * 99 / 100] / 1e3;
+    r[side].mb_s = big_ns[side] > 0 ? static_cast<double>(big.size()) * big_calls[side] /
+                                          (big_ns[side] / 1e9) / 1e6
+                                    : 0;
+  }
+  return {r[0], r[1]};
+}
+
+template <typename Fn>
+Numbers Measure(Fn&& call) {
+  return MeasureInTurns(call, call).second;
 }
 
 // Pins the child by running it under taskset-like affinity: the child inherits ours, so
@@ -90,41 +133,55 @@ absl::StatusOr<PeerProcess> StartServer(const std::string& binary, std::vector<s
   return p;
 }
 
-Numbers FerryRpc(const std::string& address) {
+// A Ferry channel to the conformance server (started on `address`, or --connect) and
+// its Echo call.
+struct FerryEcho {
   PeerProcess server_process;
-  std::string bound = absl::GetFlag(FLAGS_connect);
-  if (bound.empty()) {
-    absl::StatusOr<PeerProcess> server =
-        StartServer("tests/conformance/conformance_server", {"--address=" + address});
-    if (!server.ok()) Die(server.status(), "server");
-    bound = server->line().substr(std::string("listening on ").size());
-    server_process = *std::move(server);
-  }
-  auto channel = Channel::Create(bound, DefaultTransports());
-  if (!channel.ok()) Die(channel.status(), "channel");
-  conformance::Conformance::Stub stub(*channel);
+  std::shared_ptr<Channel> channel;
   conformance::EchoRequest req;
   conformance::EchoReply reply;
-  return Measure([&](const std::string& payload) {
+
+  explicit FerryEcho(const std::string& address) {
+    std::string bound = absl::GetFlag(FLAGS_connect);
+    if (bound.empty()) {
+      absl::StatusOr<PeerProcess> server =
+          StartServer("tests/conformance/conformance_server", {"--address=" + address});
+      if (!server.ok()) Die(server.status(), "server");
+      bound = server->line().substr(std::string("listening on ").size());
+      server_process = *std::move(server);
+    }
+    auto c = Channel::Create(bound, DefaultTransports());
+    if (!c.ok()) Die(c.status(), "channel");
+    channel = *std::move(c);
+  }
+  void operator()(const std::string& payload) {
     ClientContext ctx;
     req.set_payload(payload);
-    absl::Status s = (*channel)->Call(ctx, "/ferry.conformance.Conformance/Echo", req, &reply);
+    absl::Status s = channel->Call(ctx, "/ferry.conformance.Conformance/Echo", req, &reply);
     if (!s.ok()) Die(s, "echo");
-  });
-}
+  }
+};
 
-Numbers RawRing(const std::string& address) {
-  absl::StatusOr<PeerProcess> server =
-      StartServer("transports/shm/raw_shm_echo", {"--address=" + address});
-  if (!server.ok()) Die(server.status(), "raw server");
-  const std::string bound = server->line().substr(std::string("listening on ").size());
-  auto client = shm::RawShmConnect(bound, absl::Now() + absl::Seconds(10));
-  if (!client.ok()) Die(client.status(), "raw connect");
+// The raw ring's echo (raw_shm_echo started on `address`).
+struct RawEcho {
+  PeerProcess server_process;
+  std::unique_ptr<shm::RawShmEndpoint> client;
   std::string reply;
-  return Measure([&](const std::string& payload) {
-    if (absl::Status s = (*client)->RoundTrip(payload, &reply); !s.ok()) Die(s, "raw");
-  });
-}
+
+  explicit RawEcho(const std::string& address) {
+    absl::StatusOr<PeerProcess> server =
+        StartServer("transports/shm/raw_shm_echo", {"--address=" + address});
+    if (!server.ok()) Die(server.status(), "raw server");
+    const std::string bound = server->line().substr(std::string("listening on ").size());
+    auto c = shm::RawShmConnect(bound, absl::Now() + absl::Seconds(10));
+    if (!c.ok()) Die(c.status(), "raw connect");
+    client = *std::move(c);
+    server_process = *std::move(server);
+  }
+  void operator()(const std::string& payload) {
+    if (absl::Status s = client->RoundTrip(payload, &reply); !s.ok()) Die(s, "raw");
+  }
+};
 
 void Print(const std::string& what, const Numbers& n, const Numbers* floor) {
   std::printf("%-28s 64 B p50 %7.2f us  p99 %7.2f us", what.c_str(), n.p50_us, n.p99_us);
@@ -142,7 +199,8 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   if (absl::GetFlag(FLAGS_pin)) ferry::Pin(0);
   if (!absl::GetFlag(FLAGS_connect).empty()) {
-    ferry::Print(absl::GetFlag(FLAGS_connect), ferry::FerryRpc(""), nullptr);
+    ferry::FerryEcho echo("");
+    ferry::Print(absl::GetFlag(FLAGS_connect), ferry::Measure(echo), nullptr);
     return 0;
   }
   const std::string token = absl::StrCat(::getpid());
@@ -150,16 +208,15 @@ int main(int argc, char** argv) {
   for (absl::string_view wake :
        absl::StrSplit(absl::GetFlag(FLAGS_wakes), ',', absl::SkipEmpty())) {
     const std::string options = absl::StrCat("?wake=", wake);
-    const ferry::Numbers raw =
-        ferry::RawRing(absl::StrCat("shm://rpcpp-raw-", token, "-", n++, options));
-    ferry::Print(absl::StrCat("raw ring  wake=", wake), raw, nullptr);
-    const ferry::Numbers rpc =
-        ferry::FerryRpc(absl::StrCat("shm://rpcpp-", token, "-", n++, options));
-    ferry::Print(absl::StrCat("ferry rpc wake=", wake), rpc, &raw);
+    ferry::RawEcho raw(absl::StrCat("shm://rpcpp-raw-", token, "-", n++, options));
+    ferry::FerryEcho rpc(absl::StrCat("shm://rpcpp-", token, "-", n++, options));
+    const auto [raw_numbers, rpc_numbers] = ferry::MeasureInTurns(raw, rpc);
+    ferry::Print(absl::StrCat("raw ring  wake=", wake), raw_numbers, nullptr);
+    ferry::Print(absl::StrCat("ferry rpc wake=", wake), rpc_numbers, &raw_numbers);
   }
   if (absl::GetFlag(FLAGS_also) == "unix") {
-    const ferry::Numbers uds = ferry::FerryRpc(absl::StrCat("unix:/tmp/rpcpp-", token, ".sock"));
-    ferry::Print("ferry rpc unix", uds, nullptr);
+    ferry::FerryEcho uds(absl::StrCat("unix:/tmp/rpcpp-", token, ".sock"));
+    ferry::Print("ferry rpc unix", ferry::Measure(uds), nullptr);
   }
   return 0;
 }

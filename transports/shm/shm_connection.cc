@@ -6,6 +6,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream.h"
 
 namespace ferry::shm {
 namespace {
@@ -57,18 +59,8 @@ absl::Status ShmConnection::IoError(Link::Io io, bool receiving) {
   return absl::InternalError("unreachable");
 }
 
-absl::Status ShmConnection::Send(absl::Span<const OutFrame> frames, absl::Time deadline) {
-  for (const OutFrame& f : frames) {
-    if (f.payload.size() > std::numeric_limits<uint32_t>::max()) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("frame payload of ", f.payload.size(), " bytes cannot be framed"));
-    }
-    if (f.header.payload_length != f.payload.size()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("frame header announces ", f.header.payload_length,
-                       " payload bytes but the payload has ", f.payload.size()));
-    }
-  }
+template <typename Fn>
+absl::Status ShmConnection::WithSendLock(absl::Time deadline, Fn send) {
   if (gate_.closed()) return ClosedError();
   if (!send_mu_.try_lock()) {
     if (deadline == absl::InfiniteFuture()) {
@@ -82,8 +74,24 @@ absl::Status ShmConnection::Send(absl::Span<const OutFrame> frames, absl::Time d
   CallGate::Call call(gate_, CallGate::kSend);
   if (!call.entered()) return ClosedError();
   if (link_->PeerClosed()) return absl::UnavailableError("peer closed the connection");
-  if (frames.empty()) return absl::OkStatus();
-  return SendLocked(frames, deadline);
+  return send();
+}
+
+absl::Status ShmConnection::Send(absl::Span<const OutFrame> frames, absl::Time deadline) {
+  for (const OutFrame& f : frames) {
+    if (f.payload.size() > std::numeric_limits<uint32_t>::max()) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("frame payload of ", f.payload.size(), " bytes cannot be framed"));
+    }
+    if (f.header.payload_length != f.payload.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("frame header announces ", f.header.payload_length,
+                       " payload bytes but the payload has ", f.payload.size()));
+    }
+  }
+  return WithSendLock(deadline, [&] {
+    return frames.empty() ? absl::OkStatus() : SendLocked(frames, deadline);
+  });
 }
 
 absl::Status ShmConnection::SendLocked(absl::Span<const OutFrame> frames, absl::Time deadline) {
@@ -126,16 +134,211 @@ absl::Status ShmConnection::SendLocked(absl::Span<const OutFrame> frames, absl::
     link.Publish();
     return absl::OkStatus();
   }
+  return FailPartialSend(io, published_any);
+}
+
+absl::Status ShmConnection::FailPartialSend(Link::Io io, bool published_any) {
   absl::Status error = IoError(io, /*receiving=*/false);
   if (!published_any && io != Link::Io::kCorrupt) {
     // Nothing reached the peer: forget what was written and keep the connection.
-    link.out().Discard();
+    link_->out().Discard();
     return error;
   }
   // Part of a frame is visible to the peer; it can never resynchronise.
   Close();
   return absl::Status(error.code(),
                       absl::StrCat(error.message(), " after a partial send; connection closed"));
+}
+
+namespace {
+
+// protobuf writes a field of up to this many bytes at once while its position is short
+// of the end it was given, so an in-place serialization gets this much room beyond the
+// message: a message changed since its size was taken then overruns into free space,
+// never into bytes the reader has not consumed, and the size check below catches it.
+constexpr uint64_t kSerializeSlop = 16;
+
+// The ring's free space as a protobuf output stream. Streaming (a frame larger than the
+// ring), it publishes what was written in pieces and waits for the reader to make room;
+// otherwise the caller has made room for the whole frame and nothing is published or
+// waited for here (a message that outgrows its size fails: *overflow).
+class RingOutputStream final : public google::protobuf::io::ZeroCopyOutputStream {
+ public:
+  RingOutputStream(Link& link, uint64_t expected, bool streaming, int64_t deadline_ns,
+                   bool* published_any)
+      : link_(link),
+        expected_(expected),
+        streaming_(streaming),
+        deadline_ns_(deadline_ns),
+        published_any_(published_any) {}
+
+  bool Next(void** data, int* size) override {
+    RingWriter& out = link_.out();
+    const uint64_t chunk = link_.publish_chunk();
+    for (;;) {
+      if (streaming_ && out.unpublished() >= chunk) {
+        link_.Publish();
+        *published_any_ = true;
+      }
+      const uint64_t left = expected_ > count_ ? expected_ - count_ : 1;
+      const uint64_t want = std::min(left, chunk);
+      const uint64_t free = out.Free(want);
+      if (free == 0) {
+        if (!streaming_ || out.corrupt()) {
+          io_ = out.corrupt() ? Link::Io::kCorrupt : Link::Io::kOk;
+          return false;
+        }
+        if (out.unpublished() > 0) {
+          link_.Publish();
+          *published_any_ = true;
+        }
+        io_ = link_.WaitWritable(std::min(want, out.capacity()), deadline_ns_);
+        if (io_ != Link::Io::kOk) return false;
+        continue;
+      }
+      uint64_t n;
+      char* at = out.Reserve(std::min({free, chunk, uint64_t{1} << 30}), &n);
+      *data = at;
+      *size = static_cast<int>(n);
+      count_ += n;
+      return true;
+    }
+  }
+  void BackUp(int count) override {
+    link_.out().Unreserve(static_cast<uint64_t>(count));
+    count_ -= static_cast<uint64_t>(count);
+  }
+  int64_t ByteCount() const override { return static_cast<int64_t>(count_); }
+
+  // Why Next() failed: kOk with no room means the message outgrew its size.
+  Link::Io io() const { return io_; }
+
+ private:
+  Link& link_;
+  const uint64_t expected_;
+  const bool streaming_;
+  const int64_t deadline_ns_;
+  bool* const published_any_;
+  uint64_t count_ = 0;
+  Link::Io io_ = Link::Io::kOk;
+};
+
+absl::Status SerializedSizeMismatch(const google::protobuf::MessageLite& message,
+                                    size_t message_size) {
+  return absl::InternalError(absl::StrCat(message.GetTypeName(), " did not serialize to ",
+                                          message_size, " bytes (changed while sent?)"));
+}
+
+}  // namespace
+
+absl::Status ShmConnection::SendMessage(const FrameHeader& header, absl::string_view prefix,
+                                        const google::protobuf::MessageLite& message,
+                                        size_t message_size, absl::Time deadline) {
+  if (prefix.size() + message_size > std::numeric_limits<uint32_t>::max() ||
+      message_size > static_cast<size_t>(std::numeric_limits<int>::max())) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "frame payload of ", prefix.size() + message_size, " bytes cannot be framed"));
+  }
+  if (header.payload_length != prefix.size() + message_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("frame header announces ", header.payload_length, " payload bytes but ",
+                     prefix.size(), " + ", message_size, " were given"));
+  }
+  return WithSendLock(deadline, [&] {
+    return SendMessageLocked(header, prefix, message, message_size, deadline);
+  });
+}
+
+absl::Status ShmConnection::SendMessageLocked(const FrameHeader& header,
+                                              absl::string_view prefix,
+                                              const google::protobuf::MessageLite& message,
+                                              size_t message_size, absl::Time deadline) {
+  Link& link = *link_;
+  RingWriter& out = link.out();
+  const int64_t deadline_ns = DeadlineNs(deadline);
+  const uint64_t total = kFrameHeaderSize + header.payload_length;
+  char header_bytes[kFrameHeaderSize];
+  header.Serialize(header_bytes);
+
+  if (total <= out.capacity()) {
+    // As in SendLocked: room for the whole frame first, so a timeout writes nothing.
+    if (out.Free(total) < total) {
+      if (Link::Io io = link.WaitWritable(total, deadline_ns); io != Link::Io::kOk) {
+        if (io == Link::Io::kCorrupt) Close();
+        return IoError(io, /*receiving=*/false);
+      }
+    }
+    out.Write(header_bytes, kFrameHeaderSize);
+    out.Write(prefix.data(), prefix.size());
+    if (message_size == 0) {
+      link.Publish();
+      return absl::OkStatus();
+    }
+    uint64_t room;
+    char* at = out.Reserve(out.Free(message_size + kSerializeSlop), &room);
+    if (room >= message_size + kSerializeSlop) {
+      // The common case: the message goes straight to its place in the ring.
+      uint8_t* const begin = reinterpret_cast<uint8_t*>(at);
+      const bool exact = message.SerializeWithCachedSizesToArray(begin) == begin + message_size;
+      out.Unreserve(room - message_size);
+      if (!exact) {
+        out.Discard();
+        return SerializedSizeMismatch(message, message_size);
+      }
+    } else {
+      // It would wrap around the ring's end (or end too close to it): in two pieces.
+      out.Unreserve(room);
+      bool unused = false;
+      RingOutputStream stream(link, message_size, /*streaming=*/false, deadline_ns, &unused);
+      bool ok;
+      {
+        google::protobuf::io::CodedOutputStream coded(&stream);
+        message.SerializeWithCachedSizes(&coded);
+        ok = !coded.HadError();
+      }
+      if (!ok || stream.ByteCount() != static_cast<int64_t>(message_size)) {
+        out.Discard();
+        if (stream.io() == Link::Io::kCorrupt) {
+          Close();
+          return IoError(Link::Io::kCorrupt, /*receiving=*/false);
+        }
+        return SerializedSizeMismatch(message, message_size);
+      }
+    }
+    link.Publish();
+    return absl::OkStatus();
+  }
+
+  // Larger than the ring: streamed, serializing into each piece of room as it frees up.
+  bool published_any = false;
+  Link::Io io = link.Write(header_bytes, kFrameHeaderSize, deadline_ns, &published_any);
+  if (io == Link::Io::kOk) io = link.Write(prefix.data(), prefix.size(), deadline_ns, &published_any);
+  if (io == Link::Io::kOk && message_size > 0) {
+    RingOutputStream stream(link, message_size, /*streaming=*/true, deadline_ns, &published_any);
+    bool ok;
+    {
+      google::protobuf::io::CodedOutputStream coded(&stream);
+      message.SerializeWithCachedSizes(&coded);
+      ok = !coded.HadError();
+    }
+    if (!ok && stream.io() != Link::Io::kOk) {
+      io = stream.io();
+    } else if (!ok || stream.ByteCount() != static_cast<int64_t>(message_size)) {
+      if (published_any) {
+        Close();
+        return absl::InternalError(absl::StrCat(
+            SerializedSizeMismatch(message, message_size).message(),
+            " after a partial send; connection closed"));
+      }
+      out.Discard();
+      return SerializedSizeMismatch(message, message_size);
+    }
+  }
+  if (io == Link::Io::kOk) {
+    link.Publish();
+    return absl::OkStatus();
+  }
+  return FailPartialSend(io, published_any);
 }
 
 char* ShmConnection::Buffer(uint64_t n) {

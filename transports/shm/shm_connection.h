@@ -61,13 +61,29 @@ class ShmConnection final : public Connection {
   ~ShmConnection() override;
 
   absl::Status Send(absl::Span<const OutFrame> frames, absl::Time deadline) override;
+  // Serializes `message` straight into the ring: in place when the rest of the frame has
+  // room there without wrapping, else through a stream over the ring's free space
+  // (waiting for room, and publishing pieces, when the frame is larger than the ring).
+  absl::Status SendMessage(const FrameHeader& header, absl::string_view prefix,
+                           const google::protobuf::MessageLite& message, size_t message_size,
+                           absl::Time deadline) override;
   absl::StatusOr<Frame> Receive(absl::Time deadline) override;
   void Close() override;
   std::string PeerDescription() const override { return description_; }
 
  private:
   ShmConnection(Endpoint endpoint, const ConnectionLimits& limits);
+  // Runs `send` (a SendLocked...) holding send_mu_ (waited for until `deadline`) and the
+  // gate's send slot, unless the connection is closed.
+  template <typename Fn>
+  absl::Status WithSendLock(absl::Time deadline, Fn send);
   absl::Status SendLocked(absl::Span<const OutFrame> frames, absl::Time deadline);
+  absl::Status SendMessageLocked(const FrameHeader& header, absl::string_view prefix,
+                                 const google::protobuf::MessageLite& message,
+                                 size_t message_size, absl::Time deadline);
+  // A send that failed after publishing part of a frame: the peer can never
+  // resynchronise, so the connection is closed.
+  absl::Status FailPartialSend(Link::Io io, bool published_any);
   absl::Status IoError(Link::Io io, bool receiving);
   // Makes room in buffer_ for `n` bytes (no zero-fill).
   char* Buffer(uint64_t n);

@@ -70,6 +70,9 @@ class Link {
   // `*published_any` is set when some of these bytes became visible to the peer.
   Io Write(const char* p, uint64_t n, int64_t deadline_ns, bool* published_any);
 
+  // Large writes are published in pieces of this many bytes (see Write()).
+  uint64_t publish_chunk() const { return publish_chunk_; }
+
   // out().Publish() and wake the reader if it sleeps.
   void Publish() {
     if (out_.Publish()) Notify(*out_data_, out_data_bell_);

@@ -81,6 +81,19 @@ class RingWriter {
   // consumer sees them only after Publish().
   void Write(const void* src, uint64_t n);
 
+  // Hands out the longest run of free bytes at the write position that does not wrap
+  // around the ring's end, at most `free` (a value Free() just returned), for the caller
+  // to fill in place: *n is set to its length and the write position moves past it, as
+  // if Write() had copied *n bytes there. Unreserve() gives back what was not filled.
+  char* Reserve(uint64_t free, uint64_t* n) {
+    const uint64_t offset = tail_ % capacity_;
+    *n = free < capacity_ - offset ? free : capacity_ - offset;
+    tail_ += *n;
+    return data_ + offset;
+  }
+  // Moves the write position back by `n` bytes (at most what the last Reserve() gave).
+  void Unreserve(uint64_t n) { tail_ -= n; }
+
   // Makes everything written so far visible to the consumer (one release store). Returns
   // false if there was nothing new. The caller then Notify()s the data channel.
   bool Publish();

@@ -17,6 +17,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "google/protobuf/wrappers.pb.h"
 #include "runtime/frame.h"
 
 namespace ferry {
@@ -163,6 +164,39 @@ TEST_P(TransportConformanceTest, RoundTripsEverySizeUpToTheLimit) {
     }
     ++call_id;
   }
+}
+
+// SendMessage: the frame carries the prefix and then the message's wire form, whether the
+// mechanism serializes into its own buffers (shm) or takes the default path.
+TEST_P(TransportConformanceTest, SendMessageCarriesPrefixAndMessage) {
+  FERRY_CONNECT_OR_RETURN(p);
+  uint32_t call_id = 1;
+  for (size_t size : {size_t{0}, size_t{64}, size_t{4096}, size_t{1} << 20}) {
+    for (size_t prefix_size : {size_t{0}, size_t{40}}) {
+      SCOPED_TRACE(absl::StrCat("message of ", size, " bytes after ", prefix_size));
+      const std::string prefix = Pattern(prefix_size, call_id);
+      google::protobuf::BytesValue message;
+      message.set_value(Pattern(size, call_id + 1000));
+      const size_t message_size = message.ByteSizeLong();
+      const FrameHeader header{FrameType::kMessage, kFlagEndOfStream, call_id,
+                               static_cast<uint32_t>(prefix_size + message_size)};
+      absl::Status sent;
+      std::thread sender(
+          [&] { sent = p.client->SendMessage(header, prefix, message, message_size, Soon()); });
+      absl::StatusOr<Frame> f = p.server->Receive(Soon());
+      sender.join();
+      ASSERT_TRUE(sent.ok()) << sent;
+      ASSERT_TRUE(f.ok()) << f.status();
+      EXPECT_EQ(f->header.type, FrameType::kMessage);
+      EXPECT_EQ(f->header.flags, kFlagEndOfStream);
+      EXPECT_EQ(f->header.call_id, call_id);
+      EXPECT_TRUE(f->payload == prefix + message.SerializeAsString()) << "payload differs";
+      ++call_id;
+    }
+  }
+  const FrameHeader wrong{FrameType::kMessage, 0, call_id, 7};
+  EXPECT_EQ(p.client->SendMessage(wrong, "ab", google::protobuf::BytesValue(), 0, Soon()).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_P(TransportConformanceTest, ManyFramesInOneSendArriveInOrder) {
