@@ -150,6 +150,24 @@ int main() {
       {"signal", WakeMode::kSignal, 0, 20000},
   };
   int failed = 0;
+  {
+    // ShmConnection's send lock: contended increments under it, with futex waits.
+    ferry::shm::TimedLock lock;
+    int64_t counter = 0;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 3; ++t) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < 20000; ++i) {
+          if (!lock.TryLock()) lock.LockUntil(std::numeric_limits<int64_t>::max());
+          ++counter;
+          lock.Unlock();
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    std::printf("%-18s %6d locks:  %s\n", "timed lock", 60000, counter == 60000 ? "ok" : "FAILED");
+    if (counter != 60000) ++failed;
+  }
   for (const Case& c : cases) {
     const int errors = ferry::shm::Run(c.mode, c.spin_ns, c.frames);
     std::printf("%-18s %6d frames: %s\n", c.name, c.frames, errors == 0 ? "ok" : "FAILED");

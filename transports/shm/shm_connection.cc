@@ -1,7 +1,6 @@
 #include "transports/shm/shm_connection.h"
 
 #include <algorithm>
-#include <chrono>
 #include <limits>
 #include <utility>
 
@@ -62,15 +61,14 @@ absl::Status ShmConnection::IoError(Link::Io io, bool receiving) {
 template <typename Fn>
 absl::Status ShmConnection::WithSendLock(absl::Time deadline, Fn send) {
   if (gate_.closed()) return ClosedError();
-  if (!send_mu_.try_lock()) {
-    if (deadline == absl::InfiniteFuture()) {
-      send_mu_.lock();
-    } else if (!send_mu_.try_lock_until(absl::ToChronoTime(deadline))) {
-      return absl::DeadlineExceededError("deadline exceeded waiting for another Send()");
-    }
+  if (!send_lock_.TryLock() && !send_lock_.LockUntil(DeadlineNs(deadline))) {
+    return absl::DeadlineExceededError("deadline exceeded waiting for another Send()");
   }
-  std::lock_guard<std::timed_mutex> lock(send_mu_, std::adopt_lock);
-  // Inside the mutex: the gate's send slot takes one thread at a time.
+  struct Unlock {
+    TimedLock& lock;
+    ~Unlock() { lock.Unlock(); }
+  } unlock{send_lock_};
+  // Inside the lock: the gate's send slot takes one thread at a time.
   CallGate::Call call(gate_, CallGate::kSend);
   if (!call.entered()) return ClosedError();
   if (link_->PeerClosed()) return absl::UnavailableError("peer closed the connection");

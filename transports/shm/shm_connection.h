@@ -37,7 +37,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "absl/status/status.h"
@@ -73,7 +72,7 @@ class ShmConnection final : public Connection {
 
  private:
   ShmConnection(Endpoint endpoint, const ConnectionLimits& limits);
-  // Runs `send` (a SendLocked...) holding send_mu_ (waited for until `deadline`) and the
+  // Runs `send` (a SendLocked...) holding send_lock_ (waited for until `deadline`) and the
   // gate's send slot, unless the connection is closed.
   template <typename Fn>
   absl::Status WithSendLock(absl::Time deadline, Fn send);
@@ -93,8 +92,8 @@ class ShmConnection final : public Connection {
   std::unique_ptr<Link> link_;  // reset by the gate's release, when no call is inside
   CallGate gate_;
 
-  // A timed mutex so a Send() queued behind a blocked one still honours its deadline.
-  std::timed_mutex send_mu_;
+  // A timed lock so a Send() queued behind a blocked one still honours its deadline.
+  TimedLock send_lock_;
 
   // Receive() stays in gate_'s receive slot from returning a frame until the next
   // Receive() (or the destructor): the frame's view may point into the ring, which the

@@ -31,12 +31,10 @@ uint64_t RingWriter::Free(uint64_t want) {
   return capacity_ - (tail_ - head_cache_);
 }
 
-void RingWriter::Write(const void* src, uint64_t n) {
-  if (n == 0) return;
-  const uint64_t offset = tail_ % capacity_;
-  const uint64_t first = n < capacity_ - offset ? n : capacity_ - offset;
+void RingWriter::WriteWrapped(const void* src, uint64_t n, uint64_t offset) {
+  const uint64_t first = capacity_ - offset;
   std::memcpy(data_ + offset, src, first);
-  if (first < n) std::memcpy(data_, static_cast<const char*>(src) + first, n - first);
+  std::memcpy(data_, static_cast<const char*>(src) + first, n - first);
   tail_ += n;
 }
 
@@ -90,12 +88,10 @@ const char* RingReader::Contiguous(uint64_t n) const {
   return n <= capacity_ - offset ? data_ + offset : nullptr;
 }
 
-void RingReader::Read(void* dst, uint64_t n) {
-  if (n == 0) return;
-  const uint64_t offset = head_ % capacity_;
-  const uint64_t first = n < capacity_ - offset ? n : capacity_ - offset;
+void RingReader::ReadWrapped(void* dst, uint64_t n, uint64_t offset) {
+  const uint64_t first = capacity_ - offset;
   std::memcpy(dst, data_ + offset, first);
-  if (first < n) std::memcpy(static_cast<char*>(dst) + first, data_, n - first);
+  std::memcpy(static_cast<char*>(dst) + first, data_, n - first);
   head_ += n;
 }
 

@@ -44,6 +44,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "transports/shm/shm_wait.h"
 
@@ -78,8 +79,17 @@ class RingWriter {
   uint64_t Free(uint64_t want);
 
   // Copies `n` bytes (n <= Free()) to the write position, wrapping around the end. The
-  // consumer sees them only after Publish().
-  void Write(const void* src, uint64_t n);
+  // consumer sees them only after Publish(). Inline for the common case (no wrap), so a
+  // frame header's fixed 16 bytes compile to two moves, not a call to memcpy.
+  void Write(const void* src, uint64_t n) {
+    const uint64_t offset = tail_ % capacity_;
+    if (n <= capacity_ - offset) {
+      if (n != 0) std::memcpy(data_ + offset, src, n);  // src may be null when n is 0
+      tail_ += n;
+    } else {
+      WriteWrapped(src, n, offset);
+    }
+  }
 
   // Hands out the longest run of free bytes at the write position that does not wrap
   // around the ring's end, at most `free` (a value Free() just returned), for the caller
@@ -111,6 +121,8 @@ class RingWriter {
   RingControl* control() const { return control_; }
 
  private:
+  void WriteWrapped(const void* src, uint64_t n, uint64_t offset);
+
   RingControl* control_ = nullptr;
   char* data_ = nullptr;
   uint64_t capacity_ = 0;
@@ -139,8 +151,17 @@ class RingReader {
   const char* Contiguous(uint64_t n) const;
 
   // Copies the next `n` bytes (n <= Available()) out, wrapping around the end, and
-  // advances past them. The producer cannot reuse them until Release().
-  void Read(void* dst, uint64_t n);
+  // advances past them. The producer cannot reuse them until Release(). Inline for the
+  // common case, as Write().
+  void Read(void* dst, uint64_t n) {
+    const uint64_t offset = head_ % capacity_;
+    if (n <= capacity_ - offset) {
+      if (n != 0) std::memcpy(dst, data_ + offset, n);
+      head_ += n;
+    } else {
+      ReadWrapped(dst, n, offset);
+    }
+  }
   // Advances past `n` bytes (n <= Available()) without copying.
   void Skip(uint64_t n);
 
@@ -156,6 +177,8 @@ class RingReader {
   RingControl* control() const { return control_; }
 
  private:
+  void ReadWrapped(void* dst, uint64_t n, uint64_t offset);
+
   RingControl* control_ = nullptr;
   const char* data_ = nullptr;
   uint64_t capacity_ = 0;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -343,6 +344,75 @@ INSTANTIATE_TEST_SUITE_P(Modes, RingWaitTest,
                                          ModeCase{WakeMode::kEventFd, 0},
                                          ModeCase{WakeMode::kSignal, 0}),
                          ModeName);
+
+TEST(RingTest, ReserveHandsOutRoomUpToTheEndAndUnreserveGivesItBack) {
+  RingControl control;
+  std::vector<char> bytes(10);
+  RingWriter w(&control, bytes.data(), bytes.size());
+  RingReader r(&control, bytes.data(), bytes.size());
+  w.Write("abcdefg", 7);
+  w.Publish();
+  char out[7];
+  ASSERT_EQ(r.Available(7), 7u);
+  r.Read(out, 7);
+  r.Release();
+  // Write position 7: 10 bytes free, but only 3 before the end.
+  uint64_t n = 0;
+  char* at = w.Reserve(w.Free(10), &n);
+  ASSERT_EQ(n, 3u);
+  ASSERT_EQ(at, bytes.data() + 7);
+  std::memcpy(at, "xy", 2);
+  w.Unreserve(1);  // the third byte was not used: it is handed out again
+  at = w.Reserve(w.Free(10), &n);
+  ASSERT_EQ(at, bytes.data() + 9);
+  ASSERT_EQ(n, 1u);
+  *at = 'z';
+  at = w.Reserve(w.Free(10), &n);  // wrapped: from the start, up to the reader's head
+  ASSERT_EQ(at, bytes.data());
+  ASSERT_EQ(n, 7u);
+  *at = 'w';
+  w.Unreserve(6);
+  ASSERT_TRUE(w.Publish());
+  ASSERT_EQ(r.Available(4), 4u);
+  char got[4];
+  r.Read(got, 4);
+  EXPECT_EQ(std::string(got, 4), "xyzw");
+}
+
+// TimedLock: mutual exclusion under contention, and a waiter gives up at its deadline
+// while the holder keeps the lock.
+TEST(TimedLockTest, ExcludesAndHonoursDeadlines) {
+  TimedLock lock;
+  int64_t counter = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20000; ++i) {
+        if (!lock.TryLock()) ASSERT_TRUE(lock.LockUntil(std::numeric_limits<int64_t>::max()));
+        ++counter;
+        lock.Unlock();
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(counter, 4 * 20000);
+
+  ASSERT_TRUE(lock.TryLock());
+  EXPECT_FALSE(lock.TryLock());
+  const int64_t start = NowNs();
+  EXPECT_FALSE(lock.LockUntil(start + 50'000'000));
+  EXPECT_GE(NowNs() - start, 50'000'000);
+  EXPECT_FALSE(lock.LockUntil(std::numeric_limits<int64_t>::min()));
+  std::thread waiter([&] {
+    EXPECT_TRUE(lock.LockUntil(std::numeric_limits<int64_t>::max()));
+    lock.Unlock();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  lock.Unlock();  // wakes the waiter
+  waiter.join();
+  EXPECT_TRUE(lock.TryLock());
+  lock.Unlock();
+}
 
 }  // namespace
 }  // namespace ferry::shm

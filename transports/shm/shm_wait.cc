@@ -105,6 +105,28 @@ void Wake(WaitWord& w, const Doorbell& bell) {
   }
 }
 
+bool TimedLock::LockUntil(int64_t deadline_ns) {
+  if (TryLock()) return true;
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t), "futex word layout");
+  uint32_t* const word = reinterpret_cast<uint32_t*>(&state_);
+  // Mark the lock as waited for; whoever held it wakes one of us when it unlocks.
+  while (state_.exchange(2, std::memory_order_acquire) != 0) {
+    if (deadline_ns != std::numeric_limits<int64_t>::max() && NowNs() >= deadline_ns) {
+      return false;  // state_ may stay 2: the holder's unlock makes one needless wake call
+    }
+    const timespec abs = ToTimespec(deadline_ns);
+    ::syscall(SYS_futex, word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME, 2,
+              deadline_ns == std::numeric_limits<int64_t>::max() ? nullptr : &abs, nullptr,
+              FUTEX_BITSET_MATCH_ANY);
+  }
+  return true;
+}
+
+void TimedLock::WakeOne() {
+  ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&state_), FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1,
+            nullptr, nullptr, 0);
+}
+
 namespace internal {
 
 uint32_t WaiterToken(const Doorbell& bell) {
