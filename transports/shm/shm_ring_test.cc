@@ -388,7 +388,9 @@ TEST(TimedLockTest, ExcludesAndHonoursDeadlines) {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 20000; ++i) {
-        if (!lock.TryLock()) ASSERT_TRUE(lock.LockUntil(std::numeric_limits<int64_t>::max()));
+        if (!lock.TryLock()) {
+          ASSERT_TRUE(lock.LockUntil(std::numeric_limits<int64_t>::max()));
+        }
         ++counter;
         lock.Unlock();
       }

@@ -128,7 +128,9 @@ TEST_F(ShmTransportTest, SegmentsAreOwnerOnlyAndMemfdIsSealed) {
     ASSERT_EQ(::fstat(created->second.get(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
     EXPECT_GE(static_cast<uint64_t>(st.st_size), layout->size);
-    if (b != shm::Backing::kMemfd) EXPECT_EQ(st.st_nlink, 0u) << "the object still has a name";
+    if (b != shm::Backing::kMemfd) {
+      EXPECT_EQ(st.st_nlink, 0u) << "the object still has a name";
+    }
     if (b == shm::Backing::kMemfd) {
       const int seals = ::fcntl(created->second.get(), F_GET_SEALS);
       EXPECT_EQ(seals & (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL),
