@@ -91,6 +91,29 @@ class ShmTransportTest : public testing::Test {
     return *Address::Parse(absl::StrCat("shm://", name_, options.empty() ? "" : "?", options));
   }
 
+  // A connection over a fresh listener on Addr(options); members stay null after a
+  // failure, which is reported.
+  struct Pair {
+    std::unique_ptr<Listener> listener;
+    std::unique_ptr<Connection> client, server;
+  };
+  Pair Connected(absl::string_view options) {
+    Pair p;
+    auto listener = shm_.Listen(Addr(options), {});
+    EXPECT_TRUE(listener.ok()) << listener.status();
+    if (!listener.ok()) return p;
+    auto client = shm_.Connect(*Address::Parse((*listener)->address()), {}, Soon());
+    EXPECT_TRUE(client.ok()) << client.status();
+    if (!client.ok()) return p;
+    auto server = (*listener)->Accept();
+    EXPECT_TRUE(server.ok()) << server.status();
+    if (!server.ok()) return p;
+    p.listener = *std::move(listener);
+    p.client = *std::move(client);
+    p.server = *std::move(server);
+    return p;
+  }
+
   ShmTransport shm_;
   std::string name_;
 };
@@ -198,12 +221,8 @@ TEST_F(ShmTransportTest, ABackingDirectoryThatDoesNotExistIsInvalidArgument) {
 // Frames of every size class through a small ring of odd capacity: zero-copy views, frames
 // that wrap (copied), frames larger than the ring (streamed), in random order.
 TEST_F(ShmTransportTest, RandomFramesThroughAnOddSizedRing) {
-  auto listener = shm_.Listen(Addr("ring=4099"), {});
-  ASSERT_TRUE(listener.ok()) << listener.status();
-  auto client = shm_.Connect(*Address::Parse((*listener)->address()), {}, Soon());
-  ASSERT_TRUE(client.ok()) << client.status();
-  auto server = (*listener)->Accept();
-  ASSERT_TRUE(server.ok()) << server.status();
+  Pair p = Connected("ring=4099");
+  ASSERT_NE(p.server, nullptr);
   std::mt19937 rng(7);
   std::vector<std::string> payloads;
   for (int i = 0; i < 400; ++i) {
@@ -213,11 +232,11 @@ TEST_F(ShmTransportTest, RandomFramesThroughAnOddSizedRing) {
   std::thread sender([&] {
     for (size_t i = 0; i < payloads.size(); ++i) {
       OutFrame f = MakeFrame(FrameType::kMessage, 0, static_cast<uint32_t>(i + 1), payloads[i]);
-      ASSERT_TRUE((*client)->Send({&f, 1}, Soon()).ok());
+      ASSERT_TRUE(p.client->Send({&f, 1}, Soon()).ok());
     }
   });
   for (size_t i = 0; i < payloads.size(); ++i) {
-    absl::StatusOr<Frame> f = (*server)->Receive(Soon());
+    absl::StatusOr<Frame> f = p.server->Receive(Soon());
     ASSERT_TRUE(f.ok()) << f.status();
     ASSERT_EQ(f->header.call_id, i + 1);
     ASSERT_TRUE(f->payload == payloads[i]) << "frame " << i << " of " << payloads[i].size();
@@ -229,12 +248,8 @@ TEST_F(ShmTransportTest, RandomFramesThroughAnOddSizedRing) {
 // end, or streamed when the frame is larger than the ring; every frame arrives as prefix +
 // the message's wire form, in order.
 TEST_F(ShmTransportTest, MessagesSerializedIntoAnOddSizedRing) {
-  auto listener = shm_.Listen(Addr("ring=4099"), {});
-  ASSERT_TRUE(listener.ok()) << listener.status();
-  auto client = shm_.Connect(*Address::Parse((*listener)->address()), {}, Soon());
-  ASSERT_TRUE(client.ok()) << client.status();
-  auto server = (*listener)->Accept();
-  ASSERT_TRUE(server.ok()) << server.status();
+  Pair p = Connected("ring=4099");
+  ASSERT_NE(p.server, nullptr);
   std::mt19937 rng(11);
   std::vector<std::string> prefixes, values;
   for (int i = 0; i < 600; ++i) {
@@ -249,13 +264,13 @@ TEST_F(ShmTransportTest, MessagesSerializedIntoAnOddSizedRing) {
       const size_t size = m.ByteSizeLong();
       const FrameHeader h{FrameType::kMessage, 0, static_cast<uint32_t>(i + 1),
                           static_cast<uint32_t>(prefixes[i].size() + size)};
-      absl::Status s = (*client)->SendMessage(h, prefixes[i], m, size, Soon());
+      absl::Status s = p.client->SendMessage(h, prefixes[i], m, size, Soon());
       ASSERT_TRUE(s.ok()) << s;
     }
   });
   google::protobuf::BytesValue expected;
   for (size_t i = 0; i < values.size(); ++i) {
-    absl::StatusOr<Frame> f = (*server)->Receive(Soon());
+    absl::StatusOr<Frame> f = p.server->Receive(Soon());
     ASSERT_TRUE(f.ok()) << f.status();
     ASSERT_EQ(f->header.call_id, i + 1);
     expected.set_value(values[i]);
@@ -268,55 +283,47 @@ TEST_F(ShmTransportTest, MessagesSerializedIntoAnOddSizedRing) {
 // A size that does not match the message (it changed after its size was taken) fails with
 // INTERNAL and sends nothing when the frame fits the ring: the connection stays usable.
 TEST_F(ShmTransportTest, AMessageOfTheWrongSizeSendsNothing) {
-  auto listener = shm_.Listen(Addr("ring=4096"), {});
-  ASSERT_TRUE(listener.ok()) << listener.status();
-  auto client = shm_.Connect(*Address::Parse((*listener)->address()), {}, Soon());
-  ASSERT_TRUE(client.ok()) << client.status();
-  auto server = (*listener)->Accept();
-  ASSERT_TRUE(server.ok()) << server.status();
+  Pair p = Connected("ring=4096");
+  ASSERT_NE(p.server, nullptr);
   google::protobuf::BytesValue m;
   m.set_value(std::string(100, 'x'));
   const size_t size = m.ByteSizeLong();
   for (size_t wrong : {size - 10, size + 10}) {
     const FrameHeader h{FrameType::kMessage, 0, 1, static_cast<uint32_t>(wrong)};
-    EXPECT_EQ((*client)->SendMessage(h, {}, m, wrong, Soon()).code(),
+    EXPECT_EQ(p.client->SendMessage(h, {}, m, wrong, Soon()).code(),
               absl::StatusCode::kInternal);
   }
   const FrameHeader bad{FrameType::kMessage, 0, 1, static_cast<uint32_t>(size + 1)};
-  EXPECT_EQ((*client)->SendMessage(bad, {}, m, size, Soon()).code(),
+  EXPECT_EQ(p.client->SendMessage(bad, {}, m, size, Soon()).code(),
             absl::StatusCode::kInvalidArgument);
   const FrameHeader h{FrameType::kMessage, 0, 2, static_cast<uint32_t>(size)};
-  ASSERT_TRUE((*client)->SendMessage(h, {}, m, size, Soon()).ok());
-  absl::StatusOr<Frame> f = (*server)->Receive(Soon());
+  ASSERT_TRUE(p.client->SendMessage(h, {}, m, size, Soon()).ok());
+  absl::StatusOr<Frame> f = p.server->Receive(Soon());
   ASSERT_TRUE(f.ok()) << f.status();
   EXPECT_EQ(f->header.call_id, 2u);
   EXPECT_EQ(f->payload, m.SerializeAsString());
 }
 
 TEST_F(ShmTransportTest, AReceivedViewStaysIntactUntilTheNextReceive) {
-  auto listener = shm_.Listen(Addr("ring=4096&wake=futex"), {});
-  ASSERT_TRUE(listener.ok());
-  auto client = shm_.Connect(*Address::Parse((*listener)->address()), {}, Soon());
-  ASSERT_TRUE(client.ok());
-  auto server = (*listener)->Accept();
-  ASSERT_TRUE(server.ok());
+  Pair p = Connected("ring=4096&wake=futex");
+  ASSERT_NE(p.server, nullptr);
   const std::string first = Pattern(1000, 1);
   OutFrame f1 = MakeFrame(FrameType::kMessage, 0, 1, first);
-  ASSERT_TRUE((*client)->Send({&f1, 1}, Soon()).ok());
-  absl::StatusOr<Frame> got = (*server)->Receive(Soon());
+  ASSERT_TRUE(p.client->Send({&f1, 1}, Soon()).ok());
+  absl::StatusOr<Frame> got = p.server->Receive(Soon());
   ASSERT_TRUE(got.ok());
   const absl::string_view view = got->payload;
   // The sender now wants more room than the ring has while the view is held: it must
   // wait, not overwrite the bytes the view points at.
   const std::string second = Pattern(3500, 2);
   OutFrame f2 = MakeFrame(FrameType::kMessage, 0, 2, second);
-  EXPECT_EQ((*client)->Send({&f2, 1}, absl::Now() + absl::Milliseconds(100)).code(),
+  EXPECT_EQ(p.client->Send({&f2, 1}, absl::Now() + absl::Milliseconds(100)).code(),
             absl::StatusCode::kDeadlineExceeded);
   EXPECT_TRUE(view == first) << "the view was overwritten while still valid";
   // Nothing was published by the failed Send, so the connection is still usable; once the
   // view is given back (next Receive), the frame fits.
-  std::thread sender([&] { EXPECT_TRUE((*client)->Send({&f2, 1}, Soon()).ok()); });
-  got = (*server)->Receive(Soon());
+  std::thread sender([&] { EXPECT_TRUE(p.client->Send({&f2, 1}, Soon()).ok()); });
+  got = p.server->Receive(Soon());
   sender.join();
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_TRUE(got->payload == second);
