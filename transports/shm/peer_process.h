@@ -27,10 +27,12 @@ extern char** environ;
 
 namespace ferry::shm::testing {
 
-// "<runfiles>/<workspace>/<path>".
+// "<runfiles>/<workspace>/<path>". Tests get the runfiles from TEST_SRCDIR; `bazel run`
+// (the benchmarks' diagnostics) runs a binary inside "<runfiles>/<workspace>" itself.
 inline std::string RunfilesPath(const std::string& path) {
   const char* srcdir = std::getenv("TEST_SRCDIR");
   const char* workspace = std::getenv("TEST_WORKSPACE");
+  if (srcdir == nullptr && ::access(path.c_str(), X_OK) == 0) return "./" + path;
   return absl::StrCat(srcdir ? srcdir : ".", "/", workspace ? workspace : "ferry", "/", path);
 }
 
