@@ -73,10 +73,10 @@ class DispatchReply {
     message_ = message;
     message_size_ = size;
   }
-  // Empties the reply and returns its byte buffer to fill (capacity is kept).
+  // Makes the reply bytes() and returns its buffer for the caller to replace (resize
+  // and overwrite: a steady size then needs no zero fill).
   std::string* SetBytes() {
     message_ = nullptr;
-    bytes_.clear();
     return &bytes_;
   }
 
