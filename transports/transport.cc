@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -101,13 +102,32 @@ std::vector<std::string> TransportRegistry::schemes() const {
   return out;
 }
 
+absl::Status CheckMessageFrame(const FrameHeader& header, size_t prefix_size,
+                               size_t message_size) {
+  if (prefix_size + message_size > std::numeric_limits<uint32_t>::max() ||
+      message_size > static_cast<size_t>(std::numeric_limits<int>::max())) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "frame payload of ", prefix_size + message_size, " bytes cannot be framed"));
+  }
+  if (header.payload_length != prefix_size + message_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("frame header announces ", header.payload_length, " payload bytes but ",
+                     prefix_size, " + ", message_size, " were given"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SerializedSizeMismatch(const google::protobuf::MessageLite& message,
+                                    size_t message_size) {
+  return absl::InternalError(absl::StrCat(message.GetTypeName(), " did not serialize to ",
+                                          message_size, " bytes (changed while sent?)"));
+}
+
 absl::Status Connection::SendMessage(const FrameHeader& header, absl::string_view prefix,
                                      const google::protobuf::MessageLite& message,
                                      size_t message_size, absl::Time deadline) {
-  if (header.payload_length != prefix.size() + message_size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("frame header announces ", header.payload_length, " payload bytes but ",
-                     prefix.size(), " + ", message_size, " were given"));
+  if (absl::Status s = CheckMessageFrame(header, prefix.size(), message_size); !s.ok()) {
+    return s;
   }
   // Steady sizes reuse the buffer as it is: resize() fills only what it grows by.
   thread_local std::string buffer;
@@ -116,8 +136,7 @@ absl::Status Connection::SendMessage(const FrameHeader& header, absl::string_vie
   if (message_size > 0) {
     uint8_t* at = reinterpret_cast<uint8_t*>(&buffer[prefix.size()]);
     if (message.SerializeWithCachedSizesToArray(at) != at + message_size) {
-      return absl::InternalError(absl::StrCat(message.GetTypeName(), " did not serialize to ",
-                                              message_size, " bytes (changed while sent?)"));
+      return SerializedSizeMismatch(message, message_size);
     }
   }
   const OutFrame frame{header, buffer};

@@ -62,6 +62,14 @@ struct ConnectionLimits {
   uint32_t max_frame_payload = kDefaultMaxMessageSize;
 };
 
+// For Connection::SendMessage implementations: RESOURCE_EXHAUSTED if prefix + message
+// cannot be one frame, INVALID_ARGUMENT if `header` announces another payload length.
+absl::Status CheckMessageFrame(const FrameHeader& header, size_t prefix_size,
+                               size_t message_size);
+// The INTERNAL error of a message that did not serialize to the size it was sent with.
+absl::Status SerializedSizeMismatch(const google::protobuf::MessageLite& message,
+                                    size_t message_size);
+
 // One end of an established connection.
 //
 // Threading: Send() may be called from several threads at once; the frames of one Send()

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -58,50 +59,58 @@ struct Numbers {
 // other, raw and Ferry may each get a different one. So they take turns, a batch of calls
 // each, and each side's figures pool its batches. The server whose turn it is not is
 // stopped (SIGSTOP), so a spinning one does not take the CPU from the other.
-template <typename RawFn, typename RpcFn>
-std::pair<Numbers, Numbers> MeasureInTurns(RawFn&& raw, RpcFn&& rpc) {
-  const pid_t pids[2] = {raw.server_process.pid(), rpc.server_process.pid()};
-  auto run_only = [&](int side) {
-    if (pids[side] > 0) ::kill(pids[side], SIGCONT);
-    if (pids[1 - side] > 0 && pids[1 - side] != pids[side]) ::kill(pids[1 - side], SIGSTOP);
+// One implementation being measured: its call and its server's pid (0: none of ours).
+struct Side {
+  std::function<void(const std::string&)> call;
+  pid_t server = 0;
+};
+
+std::vector<Numbers> MeasureInTurns(const std::vector<Side>& sides) {
+  const size_t k = sides.size();
+  auto run_only = [&](size_t side) {
+    if (sides[side].server > 0) ::kill(sides[side].server, SIGCONT);
+    for (size_t other = 0; other < k; ++other) {
+      if (other != side && sides[other].server > 0) ::kill(sides[other].server, SIGSTOP);
+    }
   };
   const std::string small(64, 's'), big(1 << 20, 'b');
   const int n = absl::GetFlag(FLAGS_round_trips);
   const int big_n = absl::GetFlag(FLAGS_big_round_trips);
-  constexpr int kTurns = 20;
-  for (int side = 0; side < 2; ++side) {
+  const int turns = k > 1 ? 20 : 1;
+  for (size_t side = 0; side < k; ++side) {
     run_only(side);
-    auto call = [&](const std::string& p) { side == 0 ? raw(p) : rpc(p); };
-    for (int i = 0; i < n / 10; ++i) call(small);
-    for (int i = 0; i < std::max(1, big_n / 10); ++i) call(big);
+    for (int i = 0; i < n / 10; ++i) sides[side].call(small);
+    for (int i = 0; i < std::max(1, big_n / 10); ++i) sides[side].call(big);
   }
-  std::vector<int64_t> ns[2];
-  int64_t big_ns[2] = {0, 0};
-  int big_calls[2] = {0, 0};
-  for (int turn = 0; turn < kTurns; ++turn) {
-    for (int side = 0; side < 2; ++side) {
+  std::vector<std::vector<int64_t>> ns(k);
+  std::vector<int64_t> big_ns(k, 0);
+  std::vector<int> big_calls(k, 0);
+  for (int turn = 0; turn < turns; ++turn) {
+    for (size_t side = 0; side < k; ++side) {
       run_only(side);
-      auto call = [&](const std::string& p) { side == 0 ? raw(p) : rpc(p); };
-      // Unmeasured: the first calls after a switch find the other side's lines in the
-      // caches and a server just woken from SIGSTOP.
-      for (int i = 0; i < n / kTurns / 10; ++i) call(small);
-      if (big_n > 0) call(big);
-      for (int i = 0; i < n / kTurns; ++i) {
+      const auto& call = sides[side].call;
+      if (turns > 1) {
+        // Unmeasured: the first calls after a switch find the other side's lines in the
+        // caches and a server just woken from SIGSTOP.
+        for (int i = 0; i < n / turns / 10; ++i) call(small);
+        if (big_n > 0) call(big);
+      }
+      for (int i = 0; i < n / turns; ++i) {
         const int64_t start = shm::NowNs();
         call(small);
         ns[side].push_back(shm::NowNs() - start);
       }
       const int64_t start = shm::NowNs();
-      for (int i = 0; i < big_n / kTurns; ++i) call(big);
+      for (int i = 0; i < big_n / turns; ++i) call(big);
       big_ns[side] += shm::NowNs() - start;
-      big_calls[side] += big_n / kTurns;
+      big_calls[side] += big_n / turns;
     }
   }
-  for (pid_t pid : pids) {
-    if (pid > 0) ::kill(pid, SIGCONT);
+  for (const Side& side : sides) {
+    if (side.server > 0) ::kill(side.server, SIGCONT);
   }
-  Numbers r[2];
-  for (int side = 0; side < 2; ++side) {
+  std::vector<Numbers> r(k);
+  for (size_t side = 0; side < k; ++side) {
     std::sort(ns[side].begin(), ns[side].end());
     r[side].p50_us = ns[side][ns[side].size() / 2] / 1e3;
     r[side].p99_us = ns[side][ns[side].size() * 99 / 100] / 1e3;
@@ -109,12 +118,12 @@ std::pair<Numbers, Numbers> MeasureInTurns(RawFn&& raw, RpcFn&& rpc) {
                                           (big_ns[side] / 1e9) / 1e6
                                     : 0;
   }
-  return {r[0], r[1]};
+  return r;
 }
 
-template <typename Fn>
-Numbers Measure(Fn&& call) {
-  return MeasureInTurns(call, call).second;
+template <typename Echo>
+Side SideOf(Echo& echo) {
+  return Side{[&echo](const std::string& p) { echo(p); }, echo.server_process.pid()};
 }
 
 // Pins the child by running it under taskset-like affinity: the child inherits ours, so
@@ -200,7 +209,8 @@ int main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_pin)) ferry::Pin(0);
   if (!absl::GetFlag(FLAGS_connect).empty()) {
     ferry::FerryEcho echo("");
-    ferry::Print(absl::GetFlag(FLAGS_connect), ferry::Measure(echo), nullptr);
+    ferry::Print(absl::GetFlag(FLAGS_connect), ferry::MeasureInTurns({ferry::SideOf(echo)})[0],
+                 nullptr);
     return 0;
   }
   const std::string token = absl::StrCat(::getpid());
@@ -210,13 +220,14 @@ int main(int argc, char** argv) {
     const std::string options = absl::StrCat("?wake=", wake);
     ferry::RawEcho raw(absl::StrCat("shm://rpcpp-raw-", token, "-", n++, options));
     ferry::FerryEcho rpc(absl::StrCat("shm://rpcpp-", token, "-", n++, options));
-    const auto [raw_numbers, rpc_numbers] = ferry::MeasureInTurns(raw, rpc);
-    ferry::Print(absl::StrCat("raw ring  wake=", wake), raw_numbers, nullptr);
-    ferry::Print(absl::StrCat("ferry rpc wake=", wake), rpc_numbers, &raw_numbers);
+    const std::vector<ferry::Numbers> r =
+        ferry::MeasureInTurns({ferry::SideOf(raw), ferry::SideOf(rpc)});
+    ferry::Print(absl::StrCat("raw ring  wake=", wake), r[0], nullptr);
+    ferry::Print(absl::StrCat("ferry rpc wake=", wake), r[1], &r[0]);
   }
   if (absl::GetFlag(FLAGS_also) == "unix") {
     ferry::FerryEcho uds(absl::StrCat("unix:/tmp/rpcpp-", token, ".sock"));
-    ferry::Print("ferry rpc unix", ferry::Measure(uds), nullptr);
+    ferry::Print("ferry rpc unix", ferry::MeasureInTurns({ferry::SideOf(uds)})[0], nullptr);
   }
   return 0;
 }

@@ -159,7 +159,7 @@ constexpr uint64_t kSerializeSlop = 16;
 // The ring's free space as a protobuf output stream. Streaming (a frame larger than the
 // ring), it publishes what was written in pieces and waits for the reader to make room;
 // otherwise the caller has made room for the whole frame and nothing is published or
-// waited for here (a message that outgrows its size fails: *overflow).
+// waited for here (a message that outgrows that room makes Next() fail, io() kOk).
 class RingOutputStream final : public google::protobuf::io::ZeroCopyOutputStream {
  public:
   RingOutputStream(Link& link, uint64_t expected, bool streaming, int64_t deadline_ns,
@@ -221,10 +221,17 @@ class RingOutputStream final : public google::protobuf::io::ZeroCopyOutputStream
   Link::Io io_ = Link::Io::kOk;
 };
 
-absl::Status SerializedSizeMismatch(const google::protobuf::MessageLite& message,
-                                    size_t message_size) {
-  return absl::InternalError(absl::StrCat(message.GetTypeName(), " did not serialize to ",
-                                          message_size, " bytes (changed while sent?)"));
+// Serializes `message` through `stream`; true if protobuf wrote exactly `message_size`
+// bytes without a stream error (see stream.io() for why one failed).
+bool SerializeThrough(RingOutputStream& stream, const google::protobuf::MessageLite& message,
+                      size_t message_size) {
+  bool ok;
+  {
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    message.SerializeWithCachedSizes(&coded);
+    ok = !coded.HadError();
+  }  // (the destructor backs up what protobuf did not use)
+  return ok && stream.ByteCount() == static_cast<int64_t>(message_size);
 }
 
 }  // namespace
@@ -232,15 +239,8 @@ absl::Status SerializedSizeMismatch(const google::protobuf::MessageLite& message
 absl::Status ShmConnection::SendMessage(const FrameHeader& header, absl::string_view prefix,
                                         const google::protobuf::MessageLite& message,
                                         size_t message_size, absl::Time deadline) {
-  if (prefix.size() + message_size > std::numeric_limits<uint32_t>::max() ||
-      message_size > static_cast<size_t>(std::numeric_limits<int>::max())) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "frame payload of ", prefix.size() + message_size, " bytes cannot be framed"));
-  }
-  if (header.payload_length != prefix.size() + message_size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("frame header announces ", header.payload_length, " payload bytes but ",
-                     prefix.size(), " + ", message_size, " were given"));
+  if (absl::Status s = CheckMessageFrame(header, prefix.size(), message_size); !s.ok()) {
+    return s;
   }
   return WithSendLock(deadline, [&] {
     return SendMessageLocked(header, prefix, message, message_size, deadline);
@@ -288,13 +288,7 @@ absl::Status ShmConnection::SendMessageLocked(const FrameHeader& header,
       out.Unreserve(room);
       bool unused = false;
       RingOutputStream stream(link, message_size, /*streaming=*/false, deadline_ns, &unused);
-      bool ok;
-      {
-        google::protobuf::io::CodedOutputStream coded(&stream);
-        message.SerializeWithCachedSizes(&coded);
-        ok = !coded.HadError();
-      }
-      if (!ok || stream.ByteCount() != static_cast<int64_t>(message_size)) {
+      if (!SerializeThrough(stream, message, message_size)) {
         out.Discard();
         if (stream.io() == Link::Io::kCorrupt) {
           Close();
@@ -313,23 +307,18 @@ absl::Status ShmConnection::SendMessageLocked(const FrameHeader& header,
   if (io == Link::Io::kOk) io = link.Write(prefix.data(), prefix.size(), deadline_ns, &published_any);
   if (io == Link::Io::kOk && message_size > 0) {
     RingOutputStream stream(link, message_size, /*streaming=*/true, deadline_ns, &published_any);
-    bool ok;
-    {
-      google::protobuf::io::CodedOutputStream coded(&stream);
-      message.SerializeWithCachedSizes(&coded);
-      ok = !coded.HadError();
-    }
-    if (!ok && stream.io() != Link::Io::kOk) {
-      io = stream.io();
-    } else if (!ok || stream.ByteCount() != static_cast<int64_t>(message_size)) {
-      if (published_any) {
+    if (!SerializeThrough(stream, message, message_size)) {
+      if (stream.io() != Link::Io::kOk) {
+        io = stream.io();  // deadline, peer gone, corrupt: as for any streamed Send
+      } else if (published_any) {
         Close();
         return absl::InternalError(absl::StrCat(
             SerializedSizeMismatch(message, message_size).message(),
             " after a partial send; connection closed"));
+      } else {
+        out.Discard();
+        return SerializedSizeMismatch(message, message_size);
       }
-      out.Discard();
-      return SerializedSizeMismatch(message, message_size);
     }
   }
   if (io == Link::Io::kOk) {
