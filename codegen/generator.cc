@@ -234,7 +234,7 @@ void PrintServiceDeclaration(Printer& printer, const ServiceInfo& service) {
   printer.Print(
       "const ::ferry::ServiceDescriptor& ferry_descriptor() const override;\n"
       "::absl::Status ferry_dispatch(int method_index, ::ferry::ServerContext& ctx,\n"
-      "    ::absl::string_view request, ::ferry::DispatchReply* reply) override;\n");
+      "    const ::ferry::DispatchRequest& request, ::ferry::DispatchReply* reply) override;\n");
   printer.Outdent();
   printer.Print("};\n");
 }
@@ -378,7 +378,7 @@ void PrintDispatch(Printer& printer, const ServiceInfo& service) {
     printer.Print(service.vars,
                   "\n"
                   "::absl::Status $service_class$::Service::ferry_dispatch(int method_index,\n"
-                  "    ::ferry::ServerContext& /*ctx*/, ::absl::string_view /*request*/,\n"
+                  "    ::ferry::ServerContext& /*ctx*/, const ::ferry::DispatchRequest& /*request*/,\n"
                   "    ::ferry::DispatchReply* /*reply*/) {\n"
                   "  return ::ferry::internal::NoSuchMethod(method_index);\n"
                   "}\n");
@@ -387,7 +387,7 @@ void PrintDispatch(Printer& printer, const ServiceInfo& service) {
   printer.Print(service.vars,
                 "\n"
                 "::absl::Status $service_class$::Service::ferry_dispatch(int method_index,\n"
-                "    ::ferry::ServerContext& ctx, ::absl::string_view request,\n"
+                "    ::ferry::ServerContext& ctx, const ::ferry::DispatchRequest& request,\n"
                 "    ::ferry::DispatchReply* reply) {\n"
                 "  switch (method_index) {\n");
   for (int m = 0; m < service.descriptor->method_count(); ++m) {

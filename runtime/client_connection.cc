@@ -451,7 +451,7 @@ void ClientConnection::ReadAsReaderLocked(Until until, Completions& completions)
   while (!until() && !closed_) {
     const absl::Time wake = NextWakeLocked();
     mu_.unlock();
-    absl::StatusOr<Frame> frame = conn_->Receive(wake);
+    absl::StatusOr<Frame> frame = conn_->ReceiveStreaming(wake, kStreamPayloadsFrom);
     mu_.lock();
     if (frame.ok()) {
       HandleFrameLocked(*frame, completions);
@@ -483,6 +483,13 @@ absl::Time ClientConnection::NextWakeLocked() const {
 
 void ClientConnection::HandleFrameLocked(const Frame& frame, Completions& completions) {
   const uint32_t id = frame.header.call_id;
+  if (frame.streamed && frame.header.type != FrameType::kMessage) {
+    FailAllLocked(absl::InternalError(absl::StrCat(
+                      "protocol error: server sent a ", FrameTypeName(frame.header.type),
+                      " frame of ", frame.header.payload_length, " bytes")),
+                  completions);
+    return;
+  }
   switch (frame.header.type) {
     case FrameType::kMessage: {
       auto it = calls_.find(id);
@@ -491,10 +498,24 @@ void ClientConnection::HandleFrameLocked(const Frame& frame, Completions& comple
       absl::Status error;
       if (call->got_message) {
         error = absl::InternalError("server sent more than one reply to a unary call");
-      } else if (frame.payload.size() > options_.max_receive_message_size) {
+      } else if (frame.header.payload_length > options_.max_receive_message_size) {
         error = absl::ResourceExhaustedError(
-            absl::StrCat("reply of ", frame.payload.size(), " bytes exceeds the limit of ",
+            absl::StrCat("reply of ", frame.header.payload_length, " bytes exceeds the limit of ",
                          options_.max_receive_message_size, " bytes"));
+      } else if (frame.streamed) {
+        // Parsed from the transport as it arrives (a reply not read here, above, is
+        // skipped by the next Receive). The wait for the rest of the frame is bounded by
+        // the peer's progress (kStreamStallLimit), so holding mu_ meanwhile is too.
+        bool parsed = false;
+        if (absl::Status s = conn_->ParseStreamedPayload(call->response, &parsed); !s.ok()) {
+          FailAllLocked(absl::UnavailableError(absl::StrCat("connection lost: ", s.message())),
+                        completions);
+          return;
+        }
+        if (!parsed) {
+          error = absl::InternalError(
+              absl::StrCat("cannot decode reply as ", call->response->GetTypeName()));
+        }
       } else if (!call->response->ParseFromArray(frame.payload.data(),
                                                  static_cast<int>(frame.payload.size()))) {
         error = absl::InternalError(

@@ -93,6 +93,8 @@ class Reader {
   // The bytes not read yet.
   absl::string_view rest() const { return data_; }
 
+  // A read ran past the end of the bytes.
+  bool truncated() const { return failed_; }
   absl::Status Finish() const {
     if (failed_) return absl::InvalidArgumentError(absl::StrCat(what_, " payload truncated"));
     if (!data_.empty()) {
@@ -305,6 +307,14 @@ absl::Status DecodeCallStartWithMessage(absl::string_view payload, CallStartView
                                         absl::string_view* message) {
   Reader r(payload, "CALL_START");
   return DecodeCallStartFrom(r, view, message);
+}
+
+absl::Status DecodeCallStartPrefix(absl::string_view bytes, CallStartView* view,
+                                   absl::string_view* message, bool* need_more) {
+  Reader r(bytes, "CALL_START");
+  absl::Status s = DecodeCallStartFrom(r, view, message);
+  *need_more = !s.ok() && r.truncated();
+  return s;
 }
 
 void EncodeCallEnd(const absl::Status& status, const Metadata& trailers, std::string* out) {

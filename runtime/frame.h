@@ -111,6 +111,10 @@ struct FrameHeader {
 struct Frame {
   FrameHeader header;
   absl::string_view payload;
+  // Set only by Connection::ReceiveStreaming(): the payload (header.payload_length bytes)
+  // is still arriving and `payload` is empty; read it with
+  // Connection::ParseStreamedPayload() before the next Receive (which otherwise skips it).
+  bool streamed = false;
 };
 
 // A frame to send: the header's payload_length must equal payload.size(). `payload` is
@@ -169,6 +173,11 @@ absl::Status DecodeCallStart(absl::string_view payload, CallStartView* view);
 // sets `message` to the bytes after it.
 absl::Status DecodeCallStartWithMessage(absl::string_view payload, CallStartView* view,
                                         absl::string_view* message);
+// The same for the first bytes of such a payload (one read in pieces): *need_more is set
+// when they end inside the call-start part, which more bytes may complete; any other
+// error is final.
+absl::Status DecodeCallStartPrefix(absl::string_view bytes, CallStartView* view,
+                                   absl::string_view* message, bool* need_more);
 
 // Encodes CALL_START payloads for one thread, keeping the previous call's method bytes:
 // a caller that repeats a method (the usual case) only rewrites the deadline budget and

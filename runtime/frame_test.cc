@@ -245,6 +245,33 @@ TEST(CallStart, WithMessageSplitsOffTheMessage) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// Read in pieces: every cut inside the call-start part asks for more; a cut after it
+// decodes with the message's first bytes; a bad budget is final however many bytes come.
+TEST(CallStart, PrefixOfAPayloadReadInPieces) {
+  std::string start;
+  EncodeCallStart("/p.S/M", 1500, {{"key", "value"}}, &start);
+  const std::string bytes = start + "request";
+  const absl::string_view payload = bytes;  // (the views point into it)
+  CallStartView v;
+  absl::string_view message;
+  bool need_more = false;
+  for (size_t cut = 0; cut < start.size(); ++cut) {
+    EXPECT_FALSE(DecodeCallStartPrefix(payload.substr(0, cut), &v, &message, &need_more).ok());
+    EXPECT_TRUE(need_more) << cut;
+  }
+  for (size_t cut = start.size(); cut <= payload.size(); ++cut) {
+    ASSERT_TRUE(DecodeCallStartPrefix(payload.substr(0, cut), &v, &message, &need_more).ok());
+    EXPECT_FALSE(need_more);
+    EXPECT_EQ(v.method, "/p.S/M");
+    EXPECT_EQ(message, payload.substr(start.size(), cut - start.size()));
+  }
+  std::string negative;
+  EncodeCallStart("/p.S/M", -5, {}, &negative);
+  EXPECT_EQ(DecodeCallStartPrefix(negative + "request", &v, &message, &need_more).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(need_more);
+}
+
 TEST(FrameHeader, UnaryFrameFlagsOnlyWhereDefined) {
   char bytes[kFrameHeaderSize];
   FrameHeader{FrameType::kCallStart, kFlagWithMessage, 3, 10}.Serialize(bytes);

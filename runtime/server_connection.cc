@@ -49,7 +49,19 @@ bool ServerConnection::Handshake() {
 void ServerConnection::Run() {
   if (Handshake()) {
     for (;;) {
-      absl::StatusOr<Frame> frame = conn_->Receive(absl::InfiniteFuture());
+      absl::StatusOr<Frame> frame =
+          conn_->ReceiveStreaming(absl::InfiniteFuture(), kStreamPayloadsFrom);
+      if (frame.ok() && frame->streamed &&
+          !(frame->header.type == FrameType::kCallStart &&
+            (frame->header.flags & kFlagWithMessage) != 0)) {
+        // Only a one-frame unary request is parsed as it arrives; other payloads whole.
+        if (ReadStreamedRest(&streamed_)) {
+          frame->payload = streamed_;
+          frame->streamed = false;
+        } else {
+          frame = conn_->StreamedPayloadStatus();
+        }
+      }
       if (!frame.ok()) {
         // Malformed or oversized frames land here too: the stream cannot be trusted after
         // them, so the connection is closed; other connections are unaffected.
@@ -189,24 +201,101 @@ void ServerConnection::ReturnSpare(Call* call) {
   Release(call);
 }
 
+absl::Status ServerConnection::ReadStreamedCallStart(uint32_t payload_length, Call* call,
+                                                     size_t* request_size, bool* torn) {
+  *torn = false;
+  google::protobuf::io::ZeroCopyInputStream* in = conn_->StreamedPayload();
+  std::string& buf = call->start_payload;
+  buf.clear();
+  // The call-start bytes are not length-prefixed: take the payload in growing pieces
+  // until they decode (a few hundred bytes, as a rule), then give back what belongs to
+  // the request.
+  absl::Status s = absl::InvalidArgumentError("CALL_START payload truncated");
+  bool need_more = true;
+  const void* data;
+  int size;
+  while (need_more && buf.size() <= kMaxControlPayload && in->Next(&data, &size)) {
+    const char* piece = static_cast<const char*>(data);
+    size_t used = 0;
+    while (used < static_cast<size_t>(size)) {
+      const size_t n =
+          std::min(static_cast<size_t>(size) - used, std::max<size_t>(buf.size(), 256));
+      buf.append(piece + used, n);
+      used += n;
+      absl::string_view request;
+      s = DecodeCallStartPrefix(buf, &call->start, &request, &need_more);
+      if (s.ok()) {
+        // The previous try failed for want of bytes, so the request starts in this piece.
+        in->BackUp(static_cast<int>(size - used + request.size()));
+        buf.resize(buf.size() - request.size());  // (the views end before the request)
+        *request_size = payload_length - buf.size();
+        return absl::OkStatus();
+      }
+      if (!need_more || buf.size() > kMaxControlPayload) break;
+    }
+  }
+  if (absl::Status io = conn_->StreamedPayloadStatus(); !io.ok()) {
+    *torn = true;
+    return io;
+  }
+  if (need_more && buf.size() > kMaxControlPayload) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "call header exceeds the limit of ", kMaxControlPayload, " bytes (", s.message(), ")"));
+  }
+  return s;
+}
+
+bool ServerConnection::ReadStreamedRest(std::string* out) {
+  google::protobuf::io::ZeroCopyInputStream* in = conn_->StreamedPayload();
+  out->clear();
+  const void* data;
+  int size;
+  while (in->Next(&data, &size)) out->append(static_cast<const char*>(data), size);
+  return conn_->StreamedPayloadStatus().ok();
+}
+
+namespace {
+bool ParseStreamedRequest(void* connection, google::protobuf::MessageLite* message) {
+  bool parsed = false;
+  // A torn stream fails the parse here; the next Receive reports it and ends the
+  // connection.
+  return static_cast<Connection*>(connection)->ParseStreamedPayload(message, &parsed).ok() &&
+         parsed;
+}
+}  // namespace
+
 bool ServerConnection::OnUnaryCall(const Frame& frame) {
   const uint32_t id = frame.header.call_id;
   if (CancelledEarly(id)) return true;
   // Decoded and set up before the call is registered, so one lock registers and claims
   // it. Decoded in place: the views stay valid until the next Receive(), which an inline
-  // handler runs before; a pool handler gets copies.
+  // handler runs before; a pool handler gets copies. A streamed request (a large one
+  // still arriving) has its call-start bytes read first; an inline handler's dispatch
+  // then parses the request as it arrives, a pool handler gets a copy.
   Call* call = TakeSpare();
   absl::string_view request;
-  absl::Status s = DecodeCallStartWithMessage(frame.payload, &call->start, &request);
-  const absl::string_view::size_type header = frame.payload.size() - request.size();
+  size_t request_size = 0;
+  absl::Status s;
+  if (frame.streamed) {
+    bool torn = false;
+    s = ReadStreamedCallStart(frame.header.payload_length, call, &request_size, &torn);
+    if (torn) {
+      ReturnSpare(call);
+      return false;  // the connection is lost; Run's next Receive says why
+    }
+  } else {
+    s = DecodeCallStartWithMessage(frame.payload, &call->start, &request);
+    request_size = request.size();
+  }
+  const size_t header = frame.header.payload_length - request_size;
   const MethodEntry* method = nullptr;
   if (s.ok() && header > kMaxControlPayload) {
     s = absl::ResourceExhaustedError(absl::StrCat("call header of ", header,
                                                   " bytes exceeds the limit of ",
                                                   kMaxControlPayload));
-  } else if (s.ok() && request.size() > server_->options().max_receive_message_size) {
+  } else if (s.ok() && request_size > server_->options().max_receive_message_size) {
     s = absl::ResourceExhaustedError(
-        absl::StrCat("request of ", request.size(), " bytes exceeds the limit of ",
+        absl::StrCat("request of ", request_size, " bytes exceeds the limit of ",
                      server_->options().max_receive_message_size, " bytes"));
   } else if (s.ok() && (method = LookUp(call->start.method)) == nullptr) {
     s = absl::UnimplementedError(absl::StrCat("unknown method ", call->start.method));
@@ -215,7 +304,15 @@ bool ServerConnection::OnUnaryCall(const Frame& frame) {
         absl::StrCat("streaming method ", call->start.method, " is not supported yet"));
   }
   if (s.ok()) {
-    if (method->thread != HandlerThread::kInline) {
+    if (frame.streamed) {
+      if (method->thread != HandlerThread::kInline) {
+        if (!ReadStreamedRest(&call->request)) {
+          ReturnSpare(call);
+          return false;
+        }
+        request = call->request;
+      }
+    } else if (method->thread != HandlerThread::kInline) {
       call->start_payload.assign(frame.payload.data(), frame.payload.size());
       (void)DecodeCallStartWithMessage(call->start_payload, &call->start, &request);
       call->request.assign(request.data(), request.size());
@@ -253,7 +350,12 @@ bool ServerConnection::OnUnaryCall(const Frame& frame) {
     Reject(id, draining ? absl::UnavailableError("server is shutting down") : s);
     return true;
   }
-  Dispatch(call, request, /*just_started=*/true);
+  if (frame.streamed && method->thread == HandlerThread::kInline) {
+    Dispatch(call, DispatchRequest(request_size, &ParseStreamedRequest, conn_.get()),
+             /*just_started=*/true);
+  } else {
+    Dispatch(call, request, /*just_started=*/true);
+  }
   return true;
 }
 
@@ -407,7 +509,7 @@ void ServerConnection::OnCancel(uint32_t id) {
   }
 }
 
-void ServerConnection::Dispatch(Call* call, absl::string_view request, bool just_started) {
+void ServerConnection::Dispatch(Call* call, const DispatchRequest& request, bool just_started) {
   // The caller has set call->running under mu_; Finish() releases the call. Until it is
   // handed to the pool it runs here, on the reader thread.
   inline_busy_.store(true, std::memory_order_relaxed);
@@ -420,7 +522,9 @@ void ServerConnection::Dispatch(Call* call, absl::string_view request, bool just
     RunHandler(call, request);
     return;
   }
-  if (request.data() != call->request.data()) call->request.assign(request.data(), request.size());
+  // (Streamed requests reach here only for inline handlers.)
+  const absl::string_view bytes = request.bytes();
+  if (bytes.data() != call->request.data()) call->request.assign(bytes.data(), bytes.size());
   // Counted by the server from here (before inline_busy_ clears, so Shutdown, which reads
   // inline_busy_ first, never sees neither).
   server_->CallStarted();
@@ -433,7 +537,7 @@ void ServerConnection::Dispatch(Call* call, absl::string_view request, bool just
   server_->pool().Submit([this, call] { RunHandler(call, call->request); });
 }
 
-void ServerConnection::RunHandler(Call* call, absl::string_view request) {
+void ServerConnection::RunHandler(Call* call, const DispatchRequest& request) {
   absl::Status status = call->method->service->ferry_dispatch(call->method->index, *call->ctx,
                                                               request, &call->reply);
   if (status.ok() && ServerCallAccess::DeadlinePassed(*call->ctx)) {

@@ -72,8 +72,17 @@ class ServerConnection {
   void OnCancel(uint32_t id);
   // `just_started`: called right after the call's deadline was computed from its budget,
   // so the deadline has passed only if the budget was zero (no clock read).
-  void Dispatch(Call* call, absl::string_view request, bool just_started = false);
-  void RunHandler(Call* call, absl::string_view request);
+  // A streamed request (inline handlers only) is parsed by the handler's dispatch.
+  void Dispatch(Call* call, const DispatchRequest& request, bool just_started = false);
+  void RunHandler(Call* call, const DispatchRequest& request);
+  // For a streamed CALL_START + WITH_MESSAGE frame: reads and decodes the call-start
+  // bytes from the payload stream into call->start_payload / call->start, leaving the
+  // stream at the request, whose size goes to *request_size. A decode error is the call's
+  // (the rest of the payload is skipped); a torn stream sets *torn.
+  absl::Status ReadStreamedCallStart(uint32_t payload_length, Call* call, size_t* request_size,
+                                     bool* torn);
+  // Reads the rest of the streamed payload into *out. False if the stream was torn.
+  bool ReadStreamedRest(std::string* out);
   // Sends the reply (if OK) and CALL_END unless the call has already ended, then frees it.
   void Finish(Call* call, absl::Status status);
   // Ends a call that never reached a handler.
@@ -104,6 +113,7 @@ class ServerConnection {
   std::thread thread_;
   std::atomic<bool> finished_{false};
   std::string scratch_;  // reader-thread scratch for small control payloads
+  std::string streamed_;  // reader thread: streamed payloads that are read whole
   std::string last_path_;                     // reader thread only
   const MethodEntry* last_method_ = nullptr;  // reader thread only
   // CANCELs for call ids above any started so far (reader thread only, at most

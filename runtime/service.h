@@ -8,7 +8,7 @@
 //
 // Example (generated):
 //   absl::Status Foo::Service::ferry_dispatch(int i, ferry::ServerContext& ctx,
-//                                             absl::string_view req,
+//                                             const ferry::DispatchRequest& req,
 //                                             ferry::DispatchReply* reply) {
 //     switch (i) {
 //       case 0: return ::ferry::internal::RunUnary(this, &Service::Get, ctx, req, reply);
@@ -42,6 +42,39 @@ struct MethodDescriptor {
 struct ServiceDescriptor {
   absl::string_view full_name;  // "package.Foo"
   absl::Span<const MethodDescriptor> methods;
+};
+
+// The serialized request ferry_dispatch decodes: bytes in memory, or a large payload that
+// is still arriving on a transport that streams it (Connection::ReceiveStreaming), which
+// is then parsed as it arrives instead of after a copy of the whole. Converts implicitly
+// from bytes, so ferry_dispatch(i, ctx, "bytes", &reply) works.
+class DispatchRequest {
+ public:
+  DispatchRequest(absl::string_view bytes) : bytes_(bytes), size_(bytes.size()) {}  // NOLINT
+  DispatchRequest(const std::string& bytes)  // NOLINT
+      : DispatchRequest(absl::string_view(bytes)) {}
+  DispatchRequest(const char* bytes) : DispatchRequest(absl::string_view(bytes)) {}  // NOLINT
+  // A request of `size` bytes that parse(arg, message) decodes into `message` (at most
+  // once: the bytes are gone after), returning false if they are not a valid message.
+  DispatchRequest(size_t size, bool (*parse)(void* arg, google::protobuf::MessageLite* message),
+                  void* arg)
+      : size_(size), parse_(parse), arg_(arg) {}
+
+  size_t size() const { return size_; }
+  // Whether the request is parsed from a transport as it arrives; bytes() is then empty.
+  bool streamed() const { return parse_ != nullptr; }
+  absl::string_view bytes() const { return bytes_; }
+  // Decodes the request into `message` (cleared first). False if it does not decode.
+  bool ParseInto(google::protobuf::MessageLite* message) const {
+    if (parse_ != nullptr) return parse_(arg_, message);
+    return message->ParseFromArray(bytes_.data(), static_cast<int>(bytes_.size()));
+  }
+
+ private:
+  absl::string_view bytes_;
+  size_t size_;
+  bool (*parse_)(void*, google::protobuf::MessageLite*) = nullptr;
+  void* arg_ = nullptr;
 };
 
 // What ferry_dispatch leaves for the server to send: the reply message itself, which the
@@ -100,7 +133,7 @@ class Service {
   // INVALID_ARGUMENT if the request does not decode, INTERNAL if the reply does not
   // encode.
   virtual absl::Status ferry_dispatch(int method_index, ServerContext& ctx,
-                                      absl::string_view request, DispatchReply* reply) = 0;
+                                      const DispatchRequest& request, DispatchReply* reply) = 0;
 };
 
 namespace internal {
@@ -114,9 +147,9 @@ inline constexpr size_t kReuseMessagesUpTo = 64 * 1024;
 template <typename Req, typename Resp, typename S, typename Base>
 absl::Status RunUnaryWith(S* service,
                           absl::Status (Base::*handler)(ServerContext&, const Req&, Resp*),
-                          ServerContext& ctx, absl::string_view request, Req* req, Resp* resp,
-                          DispatchReply* reply, bool borrow) {
-  if (!req->ParseFromArray(request.data(), static_cast<int>(request.size()))) {
+                          ServerContext& ctx, const DispatchRequest& request, Req* req,
+                          Resp* resp, DispatchReply* reply, bool borrow) {
+  if (!request.ParseInto(req)) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot decode ", req->GetTypeName(), " request for ", ctx.method()));
   }
@@ -144,7 +177,8 @@ absl::Status RunUnaryWith(S* service,
 // stack, and a serialized reply.
 template <typename Req, typename Resp, typename S, typename Base>
 absl::Status RunUnary(S* service, absl::Status (Base::*handler)(ServerContext&, const Req&, Resp*),
-                      ServerContext& ctx, absl::string_view request, DispatchReply* reply) {
+                      ServerContext& ctx, const DispatchRequest& request,
+                      DispatchReply* reply) {
   struct Reused {
     Req req;
     Resp resp;

@@ -143,4 +143,26 @@ absl::Status Connection::SendMessage(const FrameHeader& header, absl::string_vie
   return Send({&frame, 1}, deadline);
 }
 
+absl::StatusOr<Frame> Connection::ReceiveStreaming(absl::Time deadline, uint64_t) {
+  return Receive(deadline);
+}
+
+google::protobuf::io::ZeroCopyInputStream* Connection::StreamedPayload() { return nullptr; }
+
+absl::Status Connection::StreamedPayloadStatus() { return absl::OkStatus(); }
+
+absl::Status Connection::ParseStreamedPayload(google::protobuf::MessageLite* message,
+                                              bool* parsed) {
+  *parsed = false;
+  google::protobuf::io::ZeroCopyInputStream* stream = StreamedPayload();
+  if (stream == nullptr) {
+    return absl::FailedPreconditionError("the last frame received was not streamed");
+  }
+  const bool ok = message->ParseFromZeroCopyStream(stream);
+  if (absl::Status s = StreamedPayloadStatus(); !s.ok()) return s;
+  // A valid message ends where the payload does (protobuf reads to the stream's end).
+  *parsed = ok;
+  return absl::OkStatus();
+}
+
 }  // namespace ferry

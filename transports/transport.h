@@ -32,6 +32,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "google/protobuf/io/zero_copy_stream.h"
 #include "google/protobuf/message_lite.h"
 #include "runtime/frame.h"
 
@@ -61,6 +62,15 @@ struct ConnectionLimits {
   // violation: Receive() returns RESOURCE_EXHAUSTED and the connection is broken.
   uint32_t max_frame_payload = kDefaultMaxMessageSize;
 };
+
+// How long ParseStreamedPayload() waits for a peer that stopped sending in the middle of a
+// frame. A writer mid-frame only waits for room the reader is making, so this fires only
+// for a peer that is stopped or stuck.
+inline constexpr absl::Duration kStreamStallLimit = absl::Seconds(1);
+
+// The runtime receives with ReceiveStreaming() and streams payloads from this size, above
+// the largest control frame: replies and unary requests are then parsed as they arrive.
+inline constexpr uint64_t kStreamPayloadsFrom = uint64_t{kMaxControlPayload} + 1;
 
 // For Connection::SendMessage implementations: RESOURCE_EXHAUSTED if prefix + message
 // cannot be one frame, INVALID_ARGUMENT if `header` announces another payload length.
@@ -112,6 +122,32 @@ class Connection {
   // FAILED_PRECONDITION / RESOURCE_EXHAUSTED (malformed or oversized frame: the
   // connection is unusable afterwards and the caller should Close() it).
   virtual absl::StatusOr<Frame> Receive(absl::Time deadline) = 0;
+
+  // Receive() for a caller that can parse a large payload while it arrives. A frame whose
+  // payload is at least `stream_from` bytes and not all there yet may come back with
+  // `streamed` set and no payload: the caller then parses it with ParseStreamedPayload(),
+  // overlapping the parse with the peer's sending, instead of waiting for a copy of the
+  // whole payload first. The default never streams (it is Receive()); shm streams.
+  virtual absl::StatusOr<Frame> ReceiveStreaming(absl::Time deadline, uint64_t stream_from);
+
+  // The payload of the frame ReceiveStreaming() just returned with `streamed` set, as a
+  // protobuf input stream of exactly its header.payload_length bytes, read in place as
+  // they arrive; nullptr if that frame was not streamed. Valid until the next Receive;
+  // whatever the caller has not read by then is skipped. Next() waits for more as long
+  // as the peer keeps sending; it ends early only if the frame is torn (peer gone or
+  // closed, no progress for kStreamStallLimit, a corrupt peer), which
+  // StreamedPayloadStatus() then reports. For the receiving thread only.
+  virtual google::protobuf::io::ZeroCopyInputStream* StreamedPayload();
+  // OK unless the stream above ended early: then why (UNAVAILABLE, or INVALID_ARGUMENT for
+  // a corrupt peer), and the connection is unusable (every later Receive fails too).
+  virtual absl::Status StreamedPayloadStatus();
+
+  // Parses the rest of StreamedPayload() into `message` (as ParseFromArray() would).
+  // *parsed: whether the bytes were a valid `message`; invalid bytes leave the connection
+  // usable (the rest of the payload is skipped by the next Receive). An error is
+  // StreamedPayloadStatus() (the frame was torn), or FAILED_PRECONDITION if the last
+  // frame was not streamed.
+  absl::Status ParseStreamedPayload(google::protobuf::MessageLite* message, bool* parsed);
 
   // Idempotent. Releases the mechanism's resources, wakes blocked calls on both sides
   // (the peer sees UNAVAILABLE). Safe to call concurrently with Send()/Receive().

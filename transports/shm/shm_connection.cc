@@ -20,6 +20,73 @@ constexpr uint64_t kCopyPiece = 64 << 10;
 
 }  // namespace
 
+// A streamed payload's bytes as a protobuf input stream, read in place from the ring as
+// they arrive. The reader is done with a piece when it asks for the next one, so the
+// space of what it has read goes back to the writer (in pieces of kCopyPiece, or before
+// waiting), which keeps a payload larger than the ring flowing.
+class RingInputStream final : public google::protobuf::io::ZeroCopyInputStream {
+ public:
+  // `left`: the payload bytes not yet handed out, shared with the connection (which
+  // skips what is left at its next Receive).
+  RingInputStream(Link& link, uint64_t* left) : link_(link), left_(left) {}
+
+  // For the next streamed frame.
+  void Reset() {
+    count_ = 0;
+    io_ = Link::Io::kOk;
+  }
+
+  bool Next(const void** data, int* size) override {
+    RingReader& in = link_.in();
+    while (*left_ > 0 && io_ == Link::Io::kOk) {
+      const uint64_t avail = in.Available(std::min(*left_, kCopyPiece));
+      if (avail == 0) {
+        // The writer is mid-frame and waits only for room we make: a wait this long
+        // means it has stopped.
+        io_ = link_.WaitReadable(
+            1, SaturatingAdd(NowNs(), absl::ToInt64Nanoseconds(kStreamStallLimit)));
+        continue;
+      }
+      if (in.unreleased() >= kCopyPiece) link_.Release();
+      uint64_t n;
+      *data = in.Take(std::min({avail, *left_, uint64_t{1} << 30}), &n);
+      *size = static_cast<int>(n);
+      *left_ -= n;
+      count_ += n;
+      return true;
+    }
+    return false;  // the end of the payload, or torn (io())
+  }
+  void BackUp(int count) override {
+    link_.in().Untake(static_cast<uint64_t>(count));
+    *left_ += static_cast<uint64_t>(count);
+    count_ -= static_cast<uint64_t>(count);
+  }
+  bool Skip(int count) override {
+    const void* data;
+    int size;
+    while (count > 0) {
+      if (!Next(&data, &size)) return false;
+      if (size > count) {
+        BackUp(size - count);
+        size = count;
+      }
+      count -= size;
+    }
+    return true;
+  }
+  int64_t ByteCount() const override { return static_cast<int64_t>(count_); }
+
+  // Why Next() stopped before the end of the payload; kOk if it did not.
+  Link::Io io() const { return io_; }
+
+ private:
+  Link& link_;
+  uint64_t* const left_;
+  uint64_t count_ = 0;
+  Link::Io io_ = Link::Io::kOk;
+};
+
 std::unique_ptr<ShmConnection> ShmConnection::Create(Endpoint endpoint,
                                                      const ConnectionLimits& limits) {
   return std::unique_ptr<ShmConnection>(new ShmConnection(std::move(endpoint), limits));
@@ -40,7 +107,7 @@ void ShmConnection::Close() {
   gate_.Close([this] { link_->Shutdown(); });
 }
 
-absl::Status ShmConnection::IoError(Link::Io io, bool receiving) {
+absl::Status ShmConnection::IoError(Link::Io io, bool mid_frame) {
   switch (io) {
     case Link::Io::kOk:
       return absl::OkStatus();
@@ -50,7 +117,7 @@ absl::Status ShmConnection::IoError(Link::Io io, bool receiving) {
       return ClosedError();
     case Link::Io::kPeerGone:
       return absl::UnavailableError(absl::StrCat(
-          link_->PeerGoneReason(), receiving && have_header_ ? " in the middle of a frame" : ""));
+          link_->PeerGoneReason(), mid_frame ? " in the middle of a frame" : ""));
     case Link::Io::kCorrupt:
       return absl::InvalidArgumentError(
           "the peer wrote an impossible index into the shared ring; connection is unusable");
@@ -104,7 +171,7 @@ absl::Status ShmConnection::SendLocked(absl::Span<const OutFrame> frames, absl::
     if (link.out().Free(total) < total) {
       if (Link::Io io = link.WaitWritable(total, deadline_ns); io != Link::Io::kOk) {
         if (io == Link::Io::kCorrupt) Close();  // the peer's index cannot be trusted again
-        return IoError(io, /*receiving=*/false);
+        return IoError(io, /*mid_frame=*/false);
       }
     }
     for (const OutFrame& f : frames) {
@@ -136,7 +203,7 @@ absl::Status ShmConnection::SendLocked(absl::Span<const OutFrame> frames, absl::
 }
 
 absl::Status ShmConnection::FailPartialSend(Link::Io io, bool published_any) {
-  absl::Status error = IoError(io, /*receiving=*/false);
+  absl::Status error = IoError(io, /*mid_frame=*/false);
   if (!published_any && io != Link::Io::kCorrupt) {
     // Nothing reached the peer: forget what was written and keep the connection.
     link_->out().Discard();
@@ -263,7 +330,7 @@ absl::Status ShmConnection::SendMessageLocked(const FrameHeader& header,
     if (out.Free(total) < total) {
       if (Link::Io io = link.WaitWritable(total, deadline_ns); io != Link::Io::kOk) {
         if (io == Link::Io::kCorrupt) Close();
-        return IoError(io, /*receiving=*/false);
+        return IoError(io, /*mid_frame=*/false);
       }
     }
     out.Write(header_bytes, kFrameHeaderSize);
@@ -292,7 +359,7 @@ absl::Status ShmConnection::SendMessageLocked(const FrameHeader& header,
         out.Discard();
         if (stream.io() == Link::Io::kCorrupt) {
           Close();
-          return IoError(Link::Io::kCorrupt, /*receiving=*/false);
+          return IoError(Link::Io::kCorrupt, /*mid_frame=*/false);
         }
         return SerializedSizeMismatch(message, message_size);
       }
@@ -337,12 +404,22 @@ char* ShmConnection::Buffer(uint64_t n) {
 }
 
 absl::StatusOr<Frame> ShmConnection::Receive(absl::Time deadline) {
+  return ReceiveEntered(deadline, std::numeric_limits<uint64_t>::max());
+}
+
+absl::StatusOr<Frame> ShmConnection::ReceiveStreaming(absl::Time deadline,
+                                                      uint64_t stream_from) {
+  return ReceiveEntered(deadline, std::max<uint64_t>(stream_from, 1));
+}
+
+absl::StatusOr<Frame> ShmConnection::ReceiveEntered(absl::Time deadline, uint64_t stream_from) {
+  stream_ready_ = false;
   if (!receive_held_) {
     if (!gate_.Enter(CallGate::kReceive)) return ClosedError();
     receive_held_ = true;
   }
   absl::StatusOr<Frame> r = gate_.closed() ? absl::StatusOr<Frame>(ClosedError())
-                                           : ReceiveInside(deadline);
+                                           : ReceiveInside(deadline, stream_from);
   if (!r.ok()) {
     // No view handed out: leave (after a Close(), this releases the link).
     receive_held_ = false;
@@ -351,7 +428,28 @@ absl::StatusOr<Frame> ShmConnection::Receive(absl::Time deadline) {
   return r;
 }
 
-absl::StatusOr<Frame> ShmConnection::ReceiveInside(absl::Time deadline) {
+google::protobuf::io::ZeroCopyInputStream* ShmConnection::StreamedPayload() {
+  return stream_ready_ ? stream_.get() : nullptr;
+}
+
+absl::Status ShmConnection::StreamedPayloadStatus() { return StreamError(); }
+
+absl::Status ShmConnection::StreamError() {
+  if (stream_ == nullptr || stream_->io() == Link::Io::kOk) return absl::OkStatus();
+  if (sticky_.ok()) {
+    // The frame is torn: nothing after it can be read.
+    stream_left_ = 0;
+    sticky_ = stream_->io() == Link::Io::kTimedOut
+                  ? absl::UnavailableError(absl::StrCat(
+                        "the peer sent nothing for ", absl::FormatDuration(kStreamStallLimit),
+                        " in the middle of a frame"))
+                  : IoError(stream_->io(), /*mid_frame=*/true);
+  }
+  return sticky_;
+}
+
+absl::StatusOr<Frame> ShmConnection::ReceiveInside(absl::Time deadline, uint64_t stream_from) {
+  if (absl::Status s = StreamError(); !s.ok()) return s;
   if (!sticky_.ok()) return sticky_;
   Link& link = *link_;
   RingReader& in = link.in();
@@ -360,9 +458,27 @@ absl::StatusOr<Frame> ShmConnection::ReceiveInside(absl::Time deadline) {
   link.ReleaseInBatches();
   const int64_t deadline_ns = DeadlineNs(deadline);
 
+  // What the caller left of a streamed payload (all of it if it never parsed it, the rest
+  // if the bytes were not a valid message) is skipped as it arrives.
+  while (stream_left_ > 0) {
+    const uint64_t avail = in.Available(1);
+    if (avail == 0) {
+      if (Link::Io io = link.WaitReadable(1, deadline_ns); io != Link::Io::kOk) {
+        absl::Status s = IoError(io, /*mid_frame=*/true);
+        if (io == Link::Io::kCorrupt) sticky_ = s;
+        return s;  // the rest is skipped by the next call
+      }
+      continue;
+    }
+    const uint64_t n = std::min(avail, stream_left_);
+    in.Skip(n);
+    stream_left_ -= n;
+    link.ReleaseInBatches();
+  }
+
   if (!have_header_) {
     if (Link::Io io = link.WaitReadable(kFrameHeaderSize, deadline_ns); io != Link::Io::kOk) {
-      absl::Status s = IoError(io, /*receiving=*/true);
+      absl::Status s = IoError(io, /*mid_frame=*/have_header_);
       if (io == Link::Io::kCorrupt) sticky_ = s;
       return s;
     }
@@ -386,6 +502,18 @@ absl::StatusOr<Frame> ShmConnection::ReceiveInside(absl::Time deadline) {
         return Frame{header_, absl::string_view(p, len)};
       }
     }
+    if (len >= stream_from) {
+      // The caller parses it from the ring as it arrives (ParseStreamedPayload).
+      have_header_ = false;
+      stream_left_ = len;
+      stream_ready_ = true;
+      if (stream_ == nullptr) stream_ = std::make_unique<RingInputStream>(link, &stream_left_);
+      stream_->Reset();
+      Frame f;
+      f.header = header_;
+      f.streamed = true;
+      return f;
+    }
   }
 
   // Copy path: a payload that wraps, has not fully arrived, or is larger than the ring.
@@ -395,7 +523,7 @@ absl::StatusOr<Frame> ShmConnection::ReceiveInside(absl::Time deadline) {
     uint64_t avail = in.Available(1);
     if (avail == 0) {
       if (Link::Io io = link.WaitReadable(1, deadline_ns); io != Link::Io::kOk) {
-        absl::Status s = IoError(io, /*receiving=*/true);
+        absl::Status s = IoError(io, /*mid_frame=*/have_header_);
         if (io == Link::Io::kCorrupt) sticky_ = s;
         return s;  // a partly received payload stays in buffer_ for the next call
       }

@@ -51,6 +51,8 @@
 
 namespace ferry::shm {
 
+class RingInputStream;
+
 class ShmConnection final : public Connection {
  public:
   // Takes over an established endpoint (see shm_setup.h).
@@ -67,6 +69,14 @@ class ShmConnection final : public Connection {
                            const google::protobuf::MessageLite& message, size_t message_size,
                            absl::Time deadline) override;
   absl::StatusOr<Frame> Receive(absl::Time deadline) override;
+  // Streams a payload of at least `stream_from` bytes that is not already in the ring in
+  // one piece (it is still arriving, wraps around the ring's end, or is larger than the
+  // ring): ParseStreamedPayload() then parses it from the ring in place, handing space
+  // back to the writer as it goes, so parsing overlaps the peer's writing and the payload
+  // is never copied out whole.
+  absl::StatusOr<Frame> ReceiveStreaming(absl::Time deadline, uint64_t stream_from) override;
+  google::protobuf::io::ZeroCopyInputStream* StreamedPayload() override;
+  absl::Status StreamedPayloadStatus() override;
   void Close() override;
   std::string PeerDescription() const override { return description_; }
 
@@ -83,7 +93,7 @@ class ShmConnection final : public Connection {
   // A send that failed after publishing part of a frame: the peer can never
   // resynchronise, so the connection is closed.
   absl::Status FailPartialSend(Link::Io io, bool published_any);
-  absl::Status IoError(Link::Io io, bool receiving);
+  absl::Status IoError(Link::Io io, bool mid_frame);
   // Makes room in buffer_ for `n` bytes (no zero-fill).
   char* Buffer(uint64_t n);
 
@@ -100,12 +110,21 @@ class ShmConnection final : public Connection {
   // gate's release unmaps, so a Close() from another thread must not unmap it under the
   // caller.
   bool receive_held_ = false;
-  absl::StatusOr<Frame> ReceiveInside(absl::Time deadline);
+  absl::StatusOr<Frame> ReceiveEntered(absl::Time deadline, uint64_t stream_from);
+  absl::StatusOr<Frame> ReceiveInside(absl::Time deadline, uint64_t stream_from);
   // Receive side; one thread at a time (the caller serialises Receive()).
   absl::Status sticky_;       // a malformed frame or corrupt ring: the stream is lost
   bool have_header_ = false;  // header_ parsed; its payload is being received
   FrameHeader header_;
   uint64_t payload_got_ = 0;  // bytes of header_'s payload copied into buffer_
+  // The last frame returned was streamed: stream_ reads its payload.
+  bool stream_ready_ = false;
+  // Bytes of the last streamed payload not yet read through stream_: the next Receive
+  // skips them before it reads a header.
+  uint64_t stream_left_ = 0;
+  std::unique_ptr<RingInputStream> stream_;  // made on the first streamed frame
+  // The error of a stream that ended early (the frame was torn), made sticky.
+  absl::Status StreamError();
   std::unique_ptr<char[]> buffer_;
   uint64_t buffer_capacity_ = 0;
 };

@@ -165,6 +165,19 @@ class RingReader {
   // Advances past `n` bytes (n <= Available()) without copying.
   void Skip(uint64_t n);
 
+  // Hands out the longest run of the next `avail` bytes (a value Available() just
+  // returned) that does not wrap around the ring's end, to be read in place: *n is set to
+  // its length and the read position moves past it, as if Read() had copied it. The
+  // bytes stay valid until they are Released; Untake() gives back what was not used.
+  const char* Take(uint64_t avail, uint64_t* n) {
+    const uint64_t offset = head_ % capacity_;
+    *n = avail < capacity_ - offset ? avail : capacity_ - offset;
+    head_ += *n;
+    return data_ + offset;
+  }
+  // Moves the read position back by `n` unreleased bytes (at most what Take() gave).
+  void Untake(uint64_t n) { head_ -= n; }
+
   // Hands every byte read or skipped so far back to the producer (one release store).
   // Returns false if there was nothing new. The caller then Notify()s the space channel.
   bool Release();

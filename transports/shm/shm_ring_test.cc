@@ -379,6 +379,37 @@ TEST(RingTest, ReserveHandsOutRoomUpToTheEndAndUnreserveGivesItBack) {
   EXPECT_EQ(std::string(got, 4), "xyzw");
 }
 
+TEST(RingTest, TakeHandsOutBytesUpToTheEndAndUntakeGivesThemBack) {
+  RingControl control;
+  std::vector<char> bytes(10);
+  RingWriter w(&control, bytes.data(), bytes.size());
+  RingReader r(&control, bytes.data(), bytes.size());
+  w.Write("abcdefg", 7);
+  w.Publish();
+  char out[7];
+  ASSERT_EQ(r.Available(7), 7u);
+  r.Read(out, 7);
+  r.Release();
+  ASSERT_EQ(w.Free(6), 10u);
+  w.Write("hijklm", 6);  // wraps: "hij" at 7..9, "klm" at 0..2
+  w.Publish();
+  uint64_t n = 0;
+  const char* at = r.Take(r.Available(6), &n);
+  ASSERT_EQ(at, bytes.data() + 7);
+  ASSERT_EQ(std::string(at, n), "hij");  // only up to the end
+  r.Untake(2);  // "ij" not used: handed out again
+  at = r.Take(r.Available(5), &n);
+  ASSERT_EQ(std::string(at, n), "ij");
+  at = r.Take(r.Available(3), &n);
+  ASSERT_EQ(at, bytes.data());
+  ASSERT_EQ(std::string(at, n), "klm");
+  EXPECT_EQ(r.Available(1), 0u);
+  // Nothing is handed back to the writer until Release().
+  EXPECT_EQ(w.Free(10), 4u);
+  ASSERT_TRUE(r.Release());
+  EXPECT_EQ(w.Free(10), 10u);
+}
+
 // TimedLock: mutual exclusion under contention, and a waiter gives up at its deadline
 // while the holder keeps the lock.
 TEST(TimedLockTest, ExcludesAndHonoursDeadlines) {

@@ -304,6 +304,103 @@ TEST_F(ShmTransportTest, AMessageOfTheWrongSizeSendsNothing) {
   EXPECT_EQ(f->payload, m.SerializeAsString());
 }
 
+// ReceiveStreaming hands out payloads that are not in the ring in one piece (larger than
+// the ring, wrapped, or still arriving) for the caller to parse from the ring as they
+// arrive. Every frame comes out right, whether it is parsed, left unparsed (skipped by the
+// next Receive) or not a valid message (parse fails, the stream stays in step).
+TEST_F(ShmTransportTest, StreamedPayloadsParseInPlaceAndStayInStep) {
+  Pair p = Connected("ring=4099");
+  ASSERT_NE(p.server, nullptr);
+  std::mt19937 rng(13);
+  std::vector<std::string> values;
+  for (int i = 0; i < 300; ++i) {
+    const size_t size = rng() % 3 == 0 ? rng() % 30000 : rng() % 3000;
+    values.push_back(Pattern(size, static_cast<uint32_t>(i)));
+  }
+  // Frame i is a BytesValue, except every 7th: bytes that are not a valid message.
+  const std::string garbage(5000, '\xff');
+  std::thread sender([&] {
+    google::protobuf::BytesValue m;
+    for (size_t i = 0; i < values.size(); ++i) {
+      const uint32_t id = static_cast<uint32_t>(i + 1);
+      if (i % 7 == 3) {
+        OutFrame f = MakeFrame(FrameType::kMessage, 0, id, garbage);
+        ASSERT_TRUE(p.client->Send({&f, 1}, Soon()).ok());
+        continue;
+      }
+      m.set_value(values[i]);
+      const size_t size = m.ByteSizeLong();
+      const FrameHeader h{FrameType::kMessage, 0, id, static_cast<uint32_t>(size)};
+      ASSERT_TRUE(p.client->SendMessage(h, {}, m, size, Soon()).ok());
+    }
+  });
+  google::protobuf::BytesValue got;
+  int streamed = 0, skipped = 0;
+  for (size_t i = 0; i < values.size(); ++i) {
+    absl::StatusOr<Frame> f = p.server->ReceiveStreaming(Soon(), 1000);
+    ASSERT_TRUE(f.ok()) << f.status();
+    ASSERT_EQ(f->header.call_id, i + 1);
+    const bool valid = i % 7 != 3;
+    if (!f->streamed) {
+      ASSERT_EQ(got.ParseFromArray(f->payload.data(), static_cast<int>(f->payload.size())),
+                valid);
+    } else {
+      ++streamed;
+      ASSERT_TRUE(f->payload.empty());
+      ASSERT_GE(f->header.payload_length, 1000u);
+      if (i % 5 == 0) {
+        ++skipped;  // not parsed: the next Receive skips it
+        continue;
+      }
+      bool parsed = true;
+      ASSERT_TRUE(p.server->ParseStreamedPayload(&got, &parsed).ok());
+      ASSERT_EQ(parsed, valid) << "frame " << i;
+    }
+    if (valid) ASSERT_TRUE(got.value() == values[i]) << "frame " << i << " of " << values[i].size();
+  }
+  sender.join();
+  EXPECT_GT(streamed, 50);
+  EXPECT_GT(skipped, 5);
+  // A plain Receive never streams.
+  const std::string big(20000, 'b');
+  std::thread last([&] {
+    OutFrame f = MakeFrame(FrameType::kMessage, 0, 1, big);
+    ASSERT_TRUE(p.client->Send({&f, 1}, Soon()).ok());
+  });
+  absl::StatusOr<Frame> f = p.server->Receive(Soon());
+  last.join();
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_FALSE(f->streamed);
+  EXPECT_EQ(f->payload, big);
+  EXPECT_EQ(p.server->StreamedPayload(), nullptr);
+  bool parsed = true;
+  EXPECT_EQ(p.server->ParseStreamedPayload(&got, &parsed).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+// A sender that gives up in the middle of a streamed frame closes its connection: the
+// parse fails with UNAVAILABLE, and so does every Receive after it.
+TEST_F(ShmTransportTest, AStreamedPayloadCutOffByTheSenderIsUnavailable) {
+  Pair p = Connected("ring=4096");
+  ASSERT_NE(p.server, nullptr);
+  google::protobuf::BytesValue m;
+  m.set_value(std::string(20000, 'x'));
+  const size_t size = m.ByteSizeLong();
+  const FrameHeader h{FrameType::kMessage, 0, 1, static_cast<uint32_t>(size)};
+  // Nobody reads yet: the ring fills, the deadline passes after part of the frame.
+  const absl::Status sent =
+      p.client->SendMessage(h, {}, m, size, absl::Now() + absl::Milliseconds(50));
+  ASSERT_EQ(sent.code(), absl::StatusCode::kDeadlineExceeded) << sent;
+  absl::StatusOr<Frame> f = p.server->ReceiveStreaming(Soon(), 1);
+  ASSERT_TRUE(f.ok()) << f.status();
+  ASSERT_TRUE(f->streamed);
+  bool parsed = true;
+  const absl::Status s = p.server->ParseStreamedPayload(&m, &parsed);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_FALSE(parsed);
+  EXPECT_EQ(p.server->Receive(Soon()).status().code(), absl::StatusCode::kUnavailable);
+}
+
 TEST_F(ShmTransportTest, AReceivedViewStaysIntactUntilTheNextReceive) {
   Pair p = Connected("ring=4096&wake=futex");
   ASSERT_NE(p.server, nullptr);
@@ -385,6 +482,29 @@ TEST_F(HostilePeerTest, AHeadBeyondWhatWasSentBreaksTheSenderNotTheProcess) {
   OutFrame f = MakeFrame(FrameType::kMessage, 0, 1, big);
   const absl::Status s = server_->Send({&f, 1}, Soon());
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+}
+
+// A peer that stops in the middle of a streamed frame without closing (stopped, stuck or
+// hostile) does not hold the reader forever: after kStreamStallLimit the parse fails with
+// UNAVAILABLE and the connection is unusable.
+TEST_F(HostilePeerTest, APeerThatStallsMidFrameFailsTheStreamedParse) {
+  Connect();
+  google::protobuf::BytesValue m;
+  m.set_value(std::string(5000, 'x'));
+  const std::string wire = m.SerializeAsString();
+  WriteRaw(FrameHeader{FrameType::kMessage, 0, 1, static_cast<uint32_t>(wire.size())}.Serialize());
+  WriteRaw(wire.substr(0, 1000));
+  absl::StatusOr<Frame> f = server_->ReceiveStreaming(Soon(), 1);
+  ASSERT_TRUE(f.ok()) << f.status();
+  ASSERT_TRUE(f->streamed);
+  const absl::Time start = absl::Now();
+  bool parsed = true;
+  const absl::Status s = server_->ParseStreamedPayload(&m, &parsed);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "in the middle of a frame")) << s;
+  EXPECT_GE(absl::Now() - start, kStreamStallLimit);
+  EXPECT_FALSE(parsed);
+  EXPECT_EQ(server_->Receive(Soon()).status().code(), absl::StatusCode::kUnavailable);
 }
 
 TEST_F(HostilePeerTest, AMalformedHelloIsRefusedWithAReasonAndAcceptKeepsServing) {
