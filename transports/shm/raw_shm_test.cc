@@ -9,35 +9,20 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "transports/shm/test_util.h"
 
 namespace ferry::shm {
 namespace {
 
-// Rendezvous names are abstract sockets, shared by every process in the network namespace,
-// and Bazel runs tests in parallel in separate pid namespaces (same pids): a random token
-// per process keeps names apart.
-const std::string& Token() {
-  static const std::string* token =
-      new std::string(absl::StrCat(absl::Hex(std::random_device{}(), absl::kZeroPad8)));
-  return *token;
-}
+using ::ferry::shm::testing::Pattern;
+using ::ferry::shm::testing::Token;
 
 std::string Name() {
   static int n = 0;
   return absl::StrCat("rawtest-", ::getpid(), "-", Token(), "-", n++);
 }
 
-std::string Pattern(size_t n, uint32_t seed) {
-  std::string s(n, '\0');
-  uint32_t x = seed * 2654435761u + 5;
-  for (size_t i = 0; i < n; ++i) {
-    x = x * 1103515245u + 12345u;
-    s[i] = static_cast<char>(x >> 24);
-  }
-  return s;
-}
-
-class RawShmTest : public testing::TestWithParam<const char*> {};
+class RawShmTest : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(RawShmTest, EchoesEverySizeWithItsTag) {
   auto server =
@@ -91,7 +76,7 @@ TEST_P(RawShmTest, ShutdownWakesABlockedReceive) {
   EXPECT_EQ(result.code(), absl::StatusCode::kUnavailable) << result;
 }
 
-INSTANTIATE_TEST_SUITE_P(Wake, RawShmTest, testing::Values("futex", "spin", "eventfd", "signal"));
+INSTANTIATE_TEST_SUITE_P(Wake, RawShmTest, ::testing::Values("futex", "spin", "eventfd", "signal"));
 
 }  // namespace
 }  // namespace ferry::shm

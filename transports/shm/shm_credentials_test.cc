@@ -19,18 +19,12 @@
 #include "gtest/gtest.h"
 #include "runtime/frame.h"
 #include "transports/shm/shm_transport.h"
+#include "transports/shm/test_util.h"
 
 namespace ferry {
 namespace {
 
-// Rendezvous names are abstract sockets, shared by every process in the network namespace,
-// and Bazel runs tests in parallel in separate pid namespaces (same pids): a random token
-// per process keeps names apart.
-const std::string& Token() {
-  static const std::string* token =
-      new std::string(absl::StrCat(absl::Hex(std::random_device{}(), absl::kZeroPad8)));
-  return *token;
-}
+using shm::testing::Token;
 
 absl::Time Soon() { return absl::Now() + absl::Seconds(10); }
 

@@ -24,18 +24,12 @@
 #include "transports/default_transports.h"
 #include "transports/shm/peer_process.h"
 #include "transports/shm/shm_transport.h"
+#include "transports/shm/test_util.h"
 
 namespace ferry {
 namespace {
 
-// Rendezvous names are abstract sockets, shared by every process in the network namespace,
-// and Bazel runs tests in parallel in separate pid namespaces (same pids): a random token
-// per process keeps names apart.
-const std::string& Token() {
-  static const std::string* token =
-      new std::string(absl::StrCat(absl::Hex(std::random_device{}(), absl::kZeroPad8)));
-  return *token;
-}
+using shm::testing::Token;
 
 using shm::testing::FerryObjects;
 using shm::testing::PeerProcess;

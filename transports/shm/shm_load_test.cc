@@ -23,19 +23,16 @@
 #include "tests/conformance/conformance_service.h"
 #include "transports/default_transports.h"
 #include "transports/shm/peer_process.h"
+#include "transports/shm/test_util.h"
 
 namespace ferry {
 namespace {
 
+using shm::testing::Token;
+
 using shm::testing::PeerProcess;
 
 constexpr int kClients = 16;
-
-const std::string& Token() {
-  static const std::string* token =
-      new std::string(absl::StrCat(absl::Hex(std::random_device{}(), absl::kZeroPad8)));
-  return *token;
-}
 
 // CPU time of every thread of process `pid`, from /proc/<pid>/task/*/schedstat (ns).
 absl::Duration ProcessCpu(pid_t pid) {

@@ -15,21 +15,14 @@
 
 #include "gtest/gtest.h"
 #include "transports/shm/shm_wait.h"
+#include "transports/shm/test_util.h"
 
 namespace ferry::shm {
 namespace {
 
-constexpr int64_t kMs = 1'000'000;
+using ::ferry::shm::testing::Pattern;
 
-std::string Pattern(size_t n, uint32_t seed) {
-  std::string s(n, '\0');
-  uint32_t x = seed * 2654435761u + 7;
-  for (size_t i = 0; i < n; ++i) {
-    x = x * 1103515245u + 12345u;
-    s[i] = static_cast<char>(x >> 24);
-  }
-  return s;
-}
+constexpr int64_t kMs = 1'000'000;
 
 // A ring in ordinary memory: the ring code cannot tell the difference.
 struct TestRing {
@@ -61,7 +54,7 @@ void Advance(TestRing& r, uint64_t n) {
 TEST(RingTest, WrapsAroundAtEveryOffsetWithOddSizes) {
   for (uint64_t capacity : {97u, 128u, 4099u}) {
     for (uint64_t size : {uint64_t{1}, uint64_t{3}, capacity / 2 + 1, capacity - 2, capacity}) {
-      SCOPED_TRACE(testing::Message() << "capacity " << capacity << " frame " << size);
+      SCOPED_TRACE(::testing::Message() << "capacity " << capacity << " frame " << size);
       TestRing r(capacity);
       const uint64_t step = capacity > 1000 ? 37 : 1;  // every offset for small rings
       for (uint64_t offset = 0; offset < capacity; offset += step) {
@@ -189,7 +182,7 @@ struct ModeCase {
   int64_t spin_ns;
 };
 
-class RingWaitTest : public testing::TestWithParam<ModeCase> {
+class RingWaitTest : public ::testing::TestWithParam<ModeCase> {
  protected:
   void SetUp() override {
     bell_.mode = GetParam().mode;
@@ -331,14 +324,14 @@ TEST(SpinBudgetTest, ShrinksWhenSpinningFailsProbesAndRecoversWhenItPays) {
   EXPECT_EQ(budget.current_ns, 20'000) << "a spin that paid off restores the full budget";
 }
 
-std::string ModeName(const testing::TestParamInfo<ModeCase>& info) {
+std::string ModeName(const ::testing::TestParamInfo<ModeCase>& info) {
   static const char* const kNames[] = {"Spin", "Futex", "EventFd", "Signal"};
   return std::string(kNames[static_cast<int>(info.param.mode)]) +
          (info.param.spin_ns > 0 ? "AfterSpin" : "");
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, RingWaitTest,
-                         testing::Values(ModeCase{WakeMode::kSpin, 0},
+                         ::testing::Values(ModeCase{WakeMode::kSpin, 0},
                                          ModeCase{WakeMode::kFutex, 20'000},
                                          ModeCase{WakeMode::kFutex, 0},
                                          ModeCase{WakeMode::kEventFd, 0},

@@ -14,18 +14,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "tests/conformance/rpc_conformance.h"
+#include "transports/shm/test_util.h"
 
 namespace ferry::conformance {
 namespace {
 
-// Rendezvous names are abstract sockets, shared by every process in the network namespace,
-// and Bazel runs tests in parallel in separate pid namespaces (same pids): a random token
-// per process keeps names apart.
-const std::string& Token() {
-  static const std::string* token =
-      new std::string(absl::StrCat(absl::Hex(std::random_device{}(), absl::kZeroPad8)));
-  return *token;
-}
+using ::ferry::shm::testing::Token;
 
 RpcConformanceParam ShmParam(const std::string& backing, const std::string& wake) {
   RpcConformanceParam p;

@@ -21,9 +21,13 @@
 #include "tests/conformance/conformance_service.h"
 #include "transports/default_transports.h"
 #include "transports/shm/shm_transport.h"
+#include "transports/shm/test_util.h"
 
 namespace ferry {
 namespace {
+
+using shm::testing::Pattern;
+using shm::testing::Token;
 
 using conformance::Conformance;
 using conformance::ConformanceService;
@@ -32,25 +36,9 @@ using conformance::EchoRequest;
 
 constexpr char kEcho[] = "/ferry.conformance.Conformance/Echo";
 
-const std::string& Token() {
-  static const std::string* token =
-      new std::string(absl::StrCat(absl::Hex(std::random_device{}(), absl::kZeroPad8)));
-  return *token;
-}
-
 std::string Address(absl::string_view options) {
   static int n = 0;
   return absl::StrCat("shm://stream-", ::getpid(), "-", Token(), "-", n++, "?", options);
-}
-
-std::string Pattern(size_t n, uint32_t seed) {
-  std::string s(n, '\0');
-  uint32_t x = seed * 2654435761u + 3;
-  for (size_t i = 0; i < n; ++i) {
-    x = x * 1103515245u + 12345u;
-    s[i] = static_cast<char>(x >> 24);
-  }
-  return s;
 }
 
 absl::Time Soon() { return absl::Now() + absl::Seconds(20); }
@@ -206,7 +194,8 @@ TEST(StreamedRequestTest, BadStreamedRequestsFailTheirCallAndTheServerKeepsServi
   EXPECT_EQ(c->Result(7), absl::StatusCode::kResourceExhausted);
   sender.join();
   // And the connection still serves.
-  sender = std::thread([&] { ASSERT_TRUE(c->SendUnary(9, CallStart(kEcho), EchoBytes(300000)).ok()); });
+  sender = std::thread(
+      [&] { ASSERT_TRUE(c->SendUnary(9, CallStart(kEcho), EchoBytes(300000)).ok()); });
   EXPECT_EQ(c->Result(9), absl::StatusCode::kOk);
   sender.join();
 }

@@ -26,30 +26,15 @@
 #include "transports/shm/shm_segment.h"
 #include "transports/shm/shm_setup.h"
 #include "transports/testing/transport_conformance.h"
+#include "transports/shm/test_util.h"
 
 namespace ferry {
 namespace {
 
-// Rendezvous names are abstract sockets, shared by every process in the network namespace,
-// and Bazel runs tests in parallel in separate pid namespaces (same pids): a random token
-// per process keeps names apart.
-const std::string& Token() {
-  static const std::string* token =
-      new std::string(absl::StrCat(absl::Hex(std::random_device{}(), absl::kZeroPad8)));
-  return *token;
-}
+using shm::testing::Pattern;
+using shm::testing::Token;
 
 absl::Time Soon() { return absl::Now() + absl::Seconds(10); }
-
-std::string Pattern(size_t n, uint32_t seed) {
-  std::string s(n, '\0');
-  uint32_t x = seed * 2654435761u + 3;
-  for (size_t i = 0; i < n; ++i) {
-    x = x * 1103515245u + 12345u;
-    s[i] = static_cast<char>(x >> 24);
-  }
-  return s;
-}
 
 using shm::testing::FerryObjects;
 
