@@ -341,7 +341,9 @@ TEST_F(ShmTransportTest, StreamedPayloadsParseInPlaceAndStayInStep) {
       ASSERT_TRUE(p.server->ParseStreamedPayload(&got, &parsed).ok());
       ASSERT_EQ(parsed, valid) << "frame " << i;
     }
-    if (valid) ASSERT_TRUE(got.value() == values[i]) << "frame " << i << " of " << values[i].size();
+    if (valid) {
+      ASSERT_TRUE(got.value() == values[i]) << "frame " << i << " of " << values[i].size();
+    }
   }
   sender.join();
   EXPECT_GT(streamed, 50);
