@@ -303,19 +303,21 @@ bool ServerConnection::OnUnaryCall(const Frame& frame) {
     s = absl::UnimplementedError(
         absl::StrCat("streaming method ", call->start.method, " is not supported yet"));
   }
+  const bool inline_handler = s.ok() && method->thread == HandlerThread::kInline;
   if (s.ok()) {
-    if (frame.streamed) {
-      if (method->thread != HandlerThread::kInline) {
+    if (!inline_handler) {
+      // A pool handler outlives the frame: copies (the streamed call-start bytes already
+      // are one).
+      if (frame.streamed) {
         if (!ReadStreamedRest(&call->request)) {
           ReturnSpare(call);
           return false;
         }
-        request = call->request;
+      } else {
+        call->start_payload.assign(frame.payload.data(), frame.payload.size());
+        (void)DecodeCallStartWithMessage(call->start_payload, &call->start, &request);
+        call->request.assign(request.data(), request.size());
       }
-    } else if (method->thread != HandlerThread::kInline) {
-      call->start_payload.assign(frame.payload.data(), frame.payload.size());
-      (void)DecodeCallStartWithMessage(call->start_payload, &call->start, &request);
-      call->request.assign(request.data(), request.size());
       request = call->request;
     }
     call->id = id;
@@ -330,7 +332,7 @@ bool ServerConnection::OnUnaryCall(const Frame& frame) {
       last_call_id_ = std::max(last_call_id_, id);
       draining = draining_;
       if (!draining && s.ok()) {
-        if (method->thread == HandlerThread::kInline) {
+        if (inline_handler) {
           inline_call_ = call;
         } else {
           calls_.emplace(id, call);
@@ -350,12 +352,11 @@ bool ServerConnection::OnUnaryCall(const Frame& frame) {
     Reject(id, draining ? absl::UnavailableError("server is shutting down") : s);
     return true;
   }
-  if (frame.streamed && method->thread == HandlerThread::kInline) {
-    Dispatch(call, DispatchRequest(request_size, &ParseStreamedRequest, conn_.get()),
-             /*just_started=*/true);
-  } else {
-    Dispatch(call, request, /*just_started=*/true);
-  }
+  Dispatch(call,
+           frame.streamed && inline_handler
+               ? DispatchRequest(request_size, &ParseStreamedRequest, conn_.get())
+               : DispatchRequest(request),
+           /*just_started=*/true);
   return true;
 }
 

@@ -61,8 +61,7 @@ class DispatchRequest {
       : size_(size), parse_(parse), arg_(arg) {}
 
   size_t size() const { return size_; }
-  // Whether the request is parsed from a transport as it arrives; bytes() is then empty.
-  bool streamed() const { return parse_ != nullptr; }
+  // The bytes; empty for a request parsed as it arrives.
   absl::string_view bytes() const { return bytes_; }
   // Decodes the request into `message` (cleared first). False if it does not decode.
   bool ParseInto(google::protobuf::MessageLite* message) const {

@@ -33,6 +33,7 @@
 #include "tests/conformance/child_server.h"
 #include "tests/conformance/conformance_service.h"
 #include "transports/default_transports.h"
+#include "transports/testing/pattern.h"
 
 namespace ferry::conformance {
 namespace {
@@ -50,16 +51,6 @@ size_t PayloadForSerializedSize(size_t size) {
     if (need == varint) return n;
   }
   return 0;
-}
-
-std::string PatternBytes(size_t n, uint32_t seed) {
-  std::string s(n, '\0');
-  uint32_t x = seed * 2654435761u + 1;
-  for (size_t i = 0; i < n; ++i) {
-    x = x * 1664525u + 1013904223u;
-    s[i] = static_cast<char>(x >> 24);
-  }
-  return s;
 }
 
 // A server (in this process) serving ConformanceService, a channel and a stub to it. Echo

@@ -7,19 +7,10 @@
 #include "absl/base/internal/endian.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "transports/testing/pattern.h"
 
 namespace ferry::msgq {
 namespace {
-
-std::string Pattern(size_t n, uint32_t seed) {
-  std::string s(n, '\0');
-  uint32_t x = seed * 2654435761u + 7;
-  for (char& c : s) {
-    x = x * 1103515245u + 12345u;
-    c = static_cast<char>(x >> 24);
-  }
-  return s;
-}
 
 std::string Piece(PieceKind kind, uint8_t flags, uint32_t conn, uint32_t seq,
                   absl::string_view body) {
@@ -112,7 +103,7 @@ TEST(PieceTest, HeaderRoundTripsAndRejectsGarbage) {
 }
 
 TEST(PieceTest, EverySplitPointOfAUnitReassembles) {
-  const std::string a = Pattern(40, 1), b = Pattern(0, 2), c = Pattern(33, 3);
+  const std::string a = PatternBytes(40, 1), b = PatternBytes(0, 2), c = PatternBytes(33, 3);
   const std::vector<OutFrame> frames = {MakeFrame(FrameType::kCallStart, 0, 5, a),
                                         MakeFrame(FrameType::kHalfClose, 0, 5, b),
                                         MakeFrame(FrameType::kMessage, kFlagEndOfStream, 5, c)};
@@ -139,7 +130,7 @@ TEST(PieceTest, EverySplitPointOfAUnitReassembles) {
 }
 
 TEST(PieceTest, FragmenterAndAssemblerAgreeForEveryMessageSize) {
-  const std::string big = Pattern(70000, 9), small = Pattern(3, 4);
+  const std::string big = PatternBytes(70000, 9), small = PatternBytes(3, 4);
   const std::vector<OutFrame> frames = {MakeFrame(FrameType::kMessage, 0, 1, big),
                                         MakeFrame(FrameType::kMessage, 0, 2, ""),
                                         MakeFrame(FrameType::kCallEnd, 0, 1, small)};
@@ -169,7 +160,7 @@ TEST(PieceTest, FragmenterAndAssemblerAgreeForEveryMessageSize) {
 
 TEST(PieceTest, InterleavedConnectionsStayApart) {
   // Two connections' pieces alternate in one queue; each assembler sees only its own.
-  const std::string pa = Pattern(500, 1), pb = Pattern(700, 2);
+  const std::string pa = PatternBytes(500, 1), pb = PatternBytes(700, 2);
   const std::vector<OutFrame> fa = {MakeFrame(FrameType::kMessage, 0, 1, pa)};
   const std::vector<OutFrame> fb = {MakeFrame(FrameType::kMessage, 0, 9, pb),
                                     MakeFrame(FrameType::kCancel, 0, 9, "")};
@@ -192,7 +183,7 @@ TEST(PieceTest, InterleavedConnectionsStayApart) {
 }
 
 TEST(PieceTest, LostDuplicatedOrReorderedPiecesAreInvalidArgument) {
-  const std::string payload = Pattern(300, 3);
+  const std::string payload = PatternBytes(300, 3);
   const std::string stream = Stream({MakeFrame(FrameType::kMessage, 0, 1, payload)});
   const std::string p0 = Piece(PieceKind::kData, 0, 1, 0, stream.substr(0, 100));
   const std::string p1 = Piece(PieceKind::kData, 0, 1, 1, stream.substr(100, 100));
@@ -205,7 +196,7 @@ TEST(PieceTest, LostDuplicatedOrReorderedPiecesAreInvalidArgument) {
 }
 
 TEST(PieceTest, AUnitEndingMidFrameIsInvalidArgument) {
-  const std::string payload = Pattern(50, 3);
+  const std::string payload = PatternBytes(50, 3);
   const std::string stream = Stream({MakeFrame(FrameType::kMessage, 0, 1, payload)});
   for (size_t cut : {size_t{5}, size_t{16}, size_t{30}}) {
     Assembler a(1 << 20);

@@ -10,11 +10,11 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "transports/shm/test_util.h"
+#include "transports/testing/pattern.h"
 
 namespace ferry::shm {
 namespace {
 
-using ::ferry::shm::testing::Pattern;
 using ::ferry::shm::testing::Token;
 
 std::string Name() {
@@ -35,7 +35,7 @@ TEST_P(RawShmTest, EchoesEverySizeWithItsTag) {
   for (size_t size : {size_t{0}, size_t{1}, size_t{64}, size_t{65535}, size_t{65536 - 8},
                       size_t{100000}, size_t{256 << 10}}) {
     SCOPED_TRACE(size);
-    const std::string payload = Pattern(size, static_cast<uint32_t>(size));
+    const std::string payload = PatternBytes(size, static_cast<uint32_t>(size));
     ASSERT_TRUE((*client)->Send(static_cast<uint32_t>(size) + 7, payload).ok());
     absl::StatusOr<uint32_t> tag = (*client)->Receive(&reply, absl::Now() + absl::Seconds(10));
     ASSERT_TRUE(tag.ok()) << tag.status();

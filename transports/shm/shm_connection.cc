@@ -432,12 +432,11 @@ google::protobuf::io::ZeroCopyInputStream* ShmConnection::StreamedPayload() {
   return stream_ready_ ? stream_.get() : nullptr;
 }
 
-absl::Status ShmConnection::StreamedPayloadStatus() { return StreamError(); }
+absl::Status ShmConnection::StreamedPayloadStatus() { return StickyError(); }
 
-absl::Status ShmConnection::StreamError() {
-  if (stream_ == nullptr || stream_->io() == Link::Io::kOk) return absl::OkStatus();
-  if (sticky_.ok()) {
-    // The frame is torn: nothing after it can be read.
+absl::Status ShmConnection::StickyError() {
+  if (sticky_.ok() && stream_ != nullptr && stream_->io() != Link::Io::kOk) {
+    // A streamed frame is torn: nothing after it can be read.
     stream_left_ = 0;
     sticky_ = stream_->io() == Link::Io::kTimedOut
                   ? absl::UnavailableError(absl::StrCat(
@@ -449,8 +448,7 @@ absl::Status ShmConnection::StreamError() {
 }
 
 absl::StatusOr<Frame> ShmConnection::ReceiveInside(absl::Time deadline, uint64_t stream_from) {
-  if (absl::Status s = StreamError(); !s.ok()) return s;
-  if (!sticky_.ok()) return sticky_;
+  if (absl::Status s = StickyError(); !s.ok()) return s;
   Link& link = *link_;
   RingReader& in = link.in();
   // The frame returned last time (if it was a view into the ring) is done with now; its
@@ -478,7 +476,7 @@ absl::StatusOr<Frame> ShmConnection::ReceiveInside(absl::Time deadline, uint64_t
 
   if (!have_header_) {
     if (Link::Io io = link.WaitReadable(kFrameHeaderSize, deadline_ns); io != Link::Io::kOk) {
-      absl::Status s = IoError(io, /*mid_frame=*/have_header_);
+      absl::Status s = IoError(io, /*mid_frame=*/false);
       if (io == Link::Io::kCorrupt) sticky_ = s;
       return s;
     }

@@ -123,8 +123,8 @@ class ShmConnection final : public Connection {
   // skips them before it reads a header.
   uint64_t stream_left_ = 0;
   std::unique_ptr<RingInputStream> stream_;  // made on the first streamed frame
-  // The error of a stream that ended early (the frame was torn), made sticky.
-  absl::Status StreamError();
+  // sticky_, once a streamed frame that ended early (torn) has been made its cause.
+  absl::Status StickyError();
   std::unique_ptr<char[]> buffer_;
   uint64_t buffer_capacity_ = 0;
 };

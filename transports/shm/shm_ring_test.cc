@@ -15,12 +15,10 @@
 
 #include "gtest/gtest.h"
 #include "transports/shm/shm_wait.h"
-#include "transports/shm/test_util.h"
+#include "transports/testing/pattern.h"
 
 namespace ferry::shm {
 namespace {
-
-using ::ferry::shm::testing::Pattern;
 
 constexpr int64_t kMs = 1'000'000;
 
@@ -60,7 +58,7 @@ TEST(RingTest, WrapsAroundAtEveryOffsetWithOddSizes) {
       for (uint64_t offset = 0; offset < capacity; offset += step) {
         Advance(r, offset == 0 ? 0 : step);
         if (::testing::Test::HasFatalFailure()) return;
-        const std::string frame = Pattern(size, static_cast<uint32_t>(offset));
+        const std::string frame = PatternBytes(size, static_cast<uint32_t>(offset));
         ASSERT_EQ(r.writer.Free(capacity), capacity);
         r.writer.Write(frame.data(), size);
         EXPECT_EQ(r.reader.Available(1), 0u) << "visible before Publish()";
@@ -88,7 +86,7 @@ TEST(RingTest, WrapsAroundAtEveryOffsetWithOddSizes) {
 
 TEST(RingTest, AFrameExactlyTheRingSizeFillsItAndNothingMore) {
   TestRing r(4097);
-  const std::string frame = Pattern(4097, 1);
+  const std::string frame = PatternBytes(4097, 1);
   Advance(r, 1000);
   ASSERT_EQ(r.writer.Free(4097), 4097u);
   r.writer.Write(frame.data(), frame.size());
@@ -110,7 +108,7 @@ TEST(RingTest, AFrameExactlyTheRingSizeFillsItAndNothingMore) {
 
 TEST(RingTest, AFrameLargerThanTheRingStreamsThroughInPieces) {
   TestRing r(1001);
-  const std::string frame = Pattern(10 * 1001 + 13, 2);
+  const std::string frame = PatternBytes(10 * 1001 + 13, 2);
   std::string out;
   size_t written = 0;
   while (out.size() < frame.size()) {
@@ -214,7 +212,7 @@ class RingWaitTest : public ::testing::TestWithParam<ModeCase> {
 TEST_P(RingWaitTest, FullRingBlocksTheWriterUntilTheReaderMakesRoom) {
   TestRing r(4096);
   const Doorbell data = Bell(data_fd_), space = Bell(space_fd_);
-  const std::string frame = Pattern(4096, 3);
+  const std::string frame = PatternBytes(4096, 3);
   r.writer.Write(frame.data(), frame.size());
   r.writer.Publish();
   Notify(r.control->data, data);
@@ -338,18 +336,25 @@ INSTANTIATE_TEST_SUITE_P(Modes, RingWaitTest,
                                          ModeCase{WakeMode::kSignal, 0}),
                          ModeName);
 
-TEST(RingTest, ReserveHandsOutRoomUpToTheEndAndUnreserveGivesItBack) {
+// A 10-byte ring whose writer and reader have both passed 7 bytes: 10 bytes are free,
+// only 3 of them before the end.
+class RingAtSeven : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    w.Write("abcdefg", 7);
+    w.Publish();
+    char out[7];
+    ASSERT_EQ(r.Available(7), 7u);
+    r.Read(out, 7);
+    r.Release();
+  }
   RingControl control;
-  std::vector<char> bytes(10);
-  RingWriter w(&control, bytes.data(), bytes.size());
-  RingReader r(&control, bytes.data(), bytes.size());
-  w.Write("abcdefg", 7);
-  w.Publish();
-  char out[7];
-  ASSERT_EQ(r.Available(7), 7u);
-  r.Read(out, 7);
-  r.Release();
-  // Write position 7: 10 bytes free, but only 3 before the end.
+  std::vector<char> bytes = std::vector<char>(10);
+  RingWriter w{&control, bytes.data(), bytes.size()};
+  RingReader r{&control, bytes.data(), bytes.size()};
+};
+
+TEST_F(RingAtSeven, ReserveHandsOutRoomUpToTheEndAndUnreserveGivesItBack) {
   uint64_t n = 0;
   char* at = w.Reserve(w.Free(10), &n);
   ASSERT_EQ(n, 3u);
@@ -372,17 +377,7 @@ TEST(RingTest, ReserveHandsOutRoomUpToTheEndAndUnreserveGivesItBack) {
   EXPECT_EQ(std::string(got, 4), "xyzw");
 }
 
-TEST(RingTest, TakeHandsOutBytesUpToTheEndAndUntakeGivesThemBack) {
-  RingControl control;
-  std::vector<char> bytes(10);
-  RingWriter w(&control, bytes.data(), bytes.size());
-  RingReader r(&control, bytes.data(), bytes.size());
-  w.Write("abcdefg", 7);
-  w.Publish();
-  char out[7];
-  ASSERT_EQ(r.Available(7), 7u);
-  r.Read(out, 7);
-  r.Release();
+TEST_F(RingAtSeven, TakeHandsOutBytesUpToTheEndAndUntakeGivesThemBack) {
   ASSERT_EQ(w.Free(6), 10u);
   w.Write("hijklm", 6);  // wraps: "hij" at 7..9, "klm" at 0..2
   w.Publish();

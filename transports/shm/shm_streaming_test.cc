@@ -22,11 +22,11 @@
 #include "transports/default_transports.h"
 #include "transports/shm/shm_transport.h"
 #include "transports/shm/test_util.h"
+#include "transports/testing/pattern.h"
 
 namespace ferry {
 namespace {
 
-using shm::testing::Pattern;
 using shm::testing::Token;
 
 using conformance::Conformance;
@@ -79,7 +79,7 @@ TEST_P(StreamedCallsTest, EverySizeArrivesIntact) {
     std::mt19937 rng(17);
     for (int i = 0; i < 120; ++i) {
       const size_t size = i % 4 == 0 ? rng() % 2000 : 60000 + rng() % 240000;
-      const std::string payload = Pattern(size, static_cast<uint32_t>(i));
+      const std::string payload = PatternBytes(size, static_cast<uint32_t>(i));
       const std::string echo(i % 3 == 0 ? rng() % 6000 : rng() % 40, 'm');
       ClientContext ctx;
       ctx.set_deadline(Soon());

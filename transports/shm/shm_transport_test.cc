@@ -25,13 +25,13 @@
 #include "transports/shm/shm_link.h"
 #include "transports/shm/shm_segment.h"
 #include "transports/shm/shm_setup.h"
+#include "transports/testing/pattern.h"
 #include "transports/testing/transport_conformance.h"
 #include "transports/shm/test_util.h"
 
 namespace ferry {
 namespace {
 
-using shm::testing::Pattern;
 using shm::testing::Token;
 
 absl::Time Soon() { return absl::Now() + absl::Seconds(10); }
@@ -212,7 +212,7 @@ TEST_F(ShmTransportTest, RandomFramesThroughAnOddSizedRing) {
   std::vector<std::string> payloads;
   for (int i = 0; i < 400; ++i) {
     const size_t size = rng() % 5 == 0 ? rng() % 20000 : rng() % 500;
-    payloads.push_back(Pattern(size, static_cast<uint32_t>(i)));
+    payloads.push_back(PatternBytes(size, static_cast<uint32_t>(i)));
   }
   std::thread sender([&] {
     for (size_t i = 0; i < payloads.size(); ++i) {
@@ -238,9 +238,9 @@ TEST_F(ShmTransportTest, MessagesSerializedIntoAnOddSizedRing) {
   std::mt19937 rng(11);
   std::vector<std::string> prefixes, values;
   for (int i = 0; i < 600; ++i) {
-    prefixes.push_back(Pattern(rng() % 3 == 0 ? 0 : rng() % 60, static_cast<uint32_t>(i)));
+    prefixes.push_back(PatternBytes(rng() % 3 == 0 ? 0 : rng() % 60, static_cast<uint32_t>(i)));
     const size_t size = rng() % 6 == 0 ? rng() % 20000 : rng() % 700;
-    values.push_back(Pattern(size, static_cast<uint32_t>(i + 1000)));
+    values.push_back(PatternBytes(size, static_cast<uint32_t>(i + 1000)));
   }
   std::thread sender([&] {
     google::protobuf::BytesValue m;
@@ -300,7 +300,7 @@ TEST_F(ShmTransportTest, StreamedPayloadsParseInPlaceAndStayInStep) {
   std::vector<std::string> values;
   for (int i = 0; i < 300; ++i) {
     const size_t size = rng() % 3 == 0 ? rng() % 30000 : rng() % 3000;
-    values.push_back(Pattern(size, static_cast<uint32_t>(i)));
+    values.push_back(PatternBytes(size, static_cast<uint32_t>(i)));
   }
   // Frame i is a BytesValue, except every 7th: bytes that are not a valid message.
   const std::string garbage(5000, '\xff');
@@ -391,7 +391,7 @@ TEST_F(ShmTransportTest, AStreamedPayloadCutOffByTheSenderIsUnavailable) {
 TEST_F(ShmTransportTest, AReceivedViewStaysIntactUntilTheNextReceive) {
   Pair p = Connected("ring=4096&wake=futex");
   ASSERT_NE(p.server, nullptr);
-  const std::string first = Pattern(1000, 1);
+  const std::string first = PatternBytes(1000, 1);
   OutFrame f1 = MakeFrame(FrameType::kMessage, 0, 1, first);
   ASSERT_TRUE(p.client->Send({&f1, 1}, Soon()).ok());
   absl::StatusOr<Frame> got = p.server->Receive(Soon());
@@ -399,7 +399,7 @@ TEST_F(ShmTransportTest, AReceivedViewStaysIntactUntilTheNextReceive) {
   const absl::string_view view = got->payload;
   // The sender now wants more room than the ring has while the view is held: it must
   // wait, not overwrite the bytes the view points at.
-  const std::string second = Pattern(3500, 2);
+  const std::string second = PatternBytes(3500, 2);
   OutFrame f2 = MakeFrame(FrameType::kMessage, 0, 2, second);
   EXPECT_EQ(p.client->Send({&f2, 1}, absl::Now() + absl::Milliseconds(100)).code(),
             absl::StatusCode::kDeadlineExceeded);

@@ -1,3 +1,4 @@
+#include "transports/testing/pattern.h"
 #include "transports/testing/transport_conformance.h"
 
 #include <sys/socket.h>
@@ -29,18 +30,6 @@ constexpr absl::Duration kPatience = absl::Seconds(10);
 constexpr absl::Duration kShort = absl::Milliseconds(50);
 
 absl::Time Soon() { return absl::Now() + kPatience; }
-
-// A payload whose every byte depends on `seed` and its position, so misplaced or
-// interleaved bytes are caught.
-std::string Pattern(size_t size, uint32_t seed) {
-  std::string s(size, '\0');
-  uint32_t x = seed * 2654435761u + 1;
-  for (size_t i = 0; i < size; ++i) {
-    x = x * 1103515245u + 12345u;
-    s[i] = static_cast<char>(x >> 24);
-  }
-  return s;
-}
 
 void WriteRaw(int fd, absl::string_view bytes) {
   while (!bytes.empty()) {
@@ -140,8 +129,8 @@ TEST_P(TransportConformanceTest, RoundTripsEverySizeUpToTheLimit) {
   uint32_t call_id = 1;
   for (size_t size : sizes) {
     SCOPED_TRACE(absl::StrCat("payload of ", size, " bytes"));
-    const std::string there = Pattern(size, call_id);
-    const std::string back = Pattern(size, call_id + 1000);
+    const std::string there = PatternBytes(size, call_id);
+    const std::string back = PatternBytes(size, call_id + 1000);
     {
       AsyncSend send(*p.client, {MakeFrame(FrameType::kMessage, kFlagEndOfStream, call_id, there)});
       absl::StatusOr<Frame> f = p.server->Receive(Soon());
@@ -174,9 +163,9 @@ TEST_P(TransportConformanceTest, SendMessageCarriesPrefixAndMessage) {
   for (size_t size : {size_t{0}, size_t{64}, size_t{4096}, size_t{1} << 20}) {
     for (size_t prefix_size : {size_t{0}, size_t{40}}) {
       SCOPED_TRACE(absl::StrCat("message of ", size, " bytes after ", prefix_size));
-      const std::string prefix = Pattern(prefix_size, call_id);
+      const std::string prefix = PatternBytes(prefix_size, call_id);
       google::protobuf::BytesValue message;
-      message.set_value(Pattern(size, call_id + 1000));
+      message.set_value(PatternBytes(size, call_id + 1000));
       const size_t message_size = message.ByteSizeLong();
       const FrameHeader header{FrameType::kMessage, kFlagEndOfStream, call_id,
                                static_cast<uint32_t>(prefix_size + message_size)};
@@ -203,7 +192,7 @@ TEST_P(TransportConformanceTest, ManyFramesInOneSendArriveInOrder) {
   FERRY_CONNECT_OR_RETURN(p);
   std::vector<std::string> payloads;
   std::vector<OutFrame> frames;
-  for (uint32_t i = 0; i < 200; ++i) payloads.push_back(Pattern((i * 37) % 3000, i));
+  for (uint32_t i = 0; i < 200; ++i) payloads.push_back(PatternBytes((i * 37) % 3000, i));
   for (uint32_t i = 0; i < 200; ++i) {
     if (i % 10 == 9) {
       frames.push_back(MakeFrame(FrameType::kPing, 0, 0, payloads[i]));
@@ -232,7 +221,7 @@ TEST_P(TransportConformanceTest, ConcurrentSendersNeverInterleave) {
     absl::big_endian::Store32(&s[0], t);
     absl::big_endian::Store32(&s[4], seq);
     absl::big_endian::Store32(&s[8], idx);
-    return s + Pattern((t * 131 + seq * 17 + idx * 501) % 4000, t * 100000 + seq * 10 + idx);
+    return s + PatternBytes((t * 131 + seq * 17 + idx * 501) % 4000, t * 100000 + seq * 10 + idx);
   };
   std::vector<std::thread> senders;
   std::atomic<int> send_failures{0};
@@ -344,7 +333,7 @@ TEST_P(TransportConformanceTest, ReceiveDeadlineThenTheFrameStillArrives) {
   // A deadline already in the past does not wait at all.
   EXPECT_EQ(p.server->Receive(absl::InfinitePast()).status().code(),
             absl::StatusCode::kDeadlineExceeded);
-  const std::string payload = Pattern(10000, 5);
+  const std::string payload = PatternBytes(10000, 5);
   OutFrame out = MakeFrame(FrameType::kMessage, 0, 3, payload);
   ASSERT_TRUE(p.client->Send({&out, 1}, Soon()).ok());
   f = p.server->Receive(Soon());
@@ -360,7 +349,7 @@ TEST_P(TransportConformanceTest, PartialFrameIsKeptAcrossAReceiveDeadline) {
   ASSERT_TRUE(raw.ok()) << raw.status();
   auto server = listener->Accept();
   ASSERT_TRUE(server.ok()) << server.status();
-  const std::string payload = Pattern(20000, 9);
+  const std::string payload = PatternBytes(20000, 9);
   const FrameHeader h{FrameType::kMessage, kFlagEndOfStream, 11, 20000};
   const std::string wire = h.Serialize() + payload;
   // Half a header, then a deadline; half the payload, then a deadline; then the rest.
@@ -439,7 +428,7 @@ TEST_P(TransportConformanceTest, AFrameViewOutlivesACloseFromAnotherThread) {
   for (size_t size : {size_t{100}, size_t{200000}}) {  // zero-copy and copied, where it differs
     SCOPED_TRACE(size);
     FERRY_CONNECT_OR_RETURN(p);
-    const std::string payload = Pattern(size, 7);
+    const std::string payload = PatternBytes(size, 7);
     OutFrame out = MakeFrame(FrameType::kMessage, 0, 1, payload);
     absl::Status sent;
     std::thread sender([&] { sent = p.client->Send({&out, 1}, Soon()); });
