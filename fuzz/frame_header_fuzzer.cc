@@ -5,6 +5,7 @@
 //   - FrameHeader::Parse either fails with one of its documented codes, or succeeds and
 //     Serialize() gives back exactly the 16 bytes it parsed (parse -> serialize identity),
 //     the length is within the limit and call_id is zero exactly for connection frames;
+//     FrameHeader::ParseValid accepts exactly what Parse accepts, with the same value;
 //   - each control-payload decoder (HELLO, CALL_START, CALL_END, GOAWAY) either fails with
 //     INVALID_ARGUMENT or its encoder reproduces the payload byte for byte.
 #include <cstdint>
@@ -23,6 +24,13 @@ constexpr uint32_t kLimits[] = {0, 1, 16, 64 << 10, kDefaultMaxMessageSize, 0xff
 
 void CheckHeader(absl::string_view bytes, uint32_t limit) {
   absl::StatusOr<FrameHeader> h = FrameHeader::Parse(bytes, limit);
+  if (bytes.size() >= kFrameHeaderSize) {
+    // The receive paths' status-free check agrees with Parse.
+    FrameHeader fast;
+    const bool valid = FrameHeader::ParseValid(bytes.data(), limit, &fast);
+    FUZZ_CHECK(valid == h.ok()) << "ParseValid says " << valid << ", Parse " << h.status();
+    if (valid) FUZZ_CHECK(fast == *h) << "ParseValid read another header";
+  }
   if (!h.ok()) {
     const absl::StatusCode c = h.status().code();
     FUZZ_CHECK(c == absl::StatusCode::kInvalidArgument ||

@@ -79,6 +79,8 @@ struct ClientConnection::PendingCall {
   absl::Time deadline = absl::InfiniteFuture();
   bool got_message = false;
   bool done = false;
+  // A sync call whose own thread is reading: nobody waits on its cv.
+  bool reading = false;
   absl::Status status;
   // Sync calls: the caller waits on cv (with mu_) for done or for the reader role.
   std::condition_variable cv;
@@ -130,7 +132,8 @@ class ClientConnection::Completions {
 };
 
 bool ClientConnection::IsRetryOnNewConnection(const absl::Status& s) {
-  return s.code() == absl::StatusCode::kUnavailable && s.GetPayload(kRetryPayload).has_value();
+  return !s.ok() && s.code() == absl::StatusCode::kUnavailable &&
+         s.GetPayload(kRetryPayload).has_value();
 }
 
 absl::StatusOr<std::shared_ptr<ClientConnection>> ClientConnection::Connect(
@@ -277,6 +280,7 @@ absl::Status ClientConnection::Start(PendingCall* call, ClientContext& ctx,
     }
     call->id = id;
     calls_.emplace(id, call);
+    if (call->deadline != absl::InfiniteFuture()) ++deadline_calls_;
     if (call->is_async) ++async_calls_;
   }
   // From here on an async call may complete (and be deleted) on another thread at any
@@ -302,6 +306,7 @@ absl::Status ClientConnection::Start(PendingCall* call, ClientContext& ctx,
     const bool still_ours = it != calls_.end() && it->second == call;
     if (still_ours) {
       calls_.erase(it);
+      if (call->deadline != absl::InfiniteFuture()) --deadline_calls_;
       if (call->is_async) --async_calls_;
     }
     // Peer gone before it could read the request: safe to retry on a new connection.
@@ -378,7 +383,9 @@ absl::Status ClientConnection::Call(ClientContext& ctx, absl::string_view method
     while (!call.done) {
       if (!reader_active_) {
         reader_active_ = true;
+        call.reading = true;
         ReadAsReaderLocked([&call] { return call.done; }, completions);
+        call.reading = false;
         reader_active_ = false;
         HandOffReaderLocked();
         continue;
@@ -390,7 +397,7 @@ absl::Status ClientConnection::Call(ClientContext& ctx, absl::string_view method
       }
     }
   }
-  completions.Run(this);
+  if (!completions.empty()) completions.Run(this);
   ctx.Unbind();
   return std::move(call.status);
 }
@@ -477,6 +484,7 @@ void ClientConnection::ReadAsReaderLocked(Until until, Completions& completions)
 
 absl::Time ClientConnection::NextWakeLocked() const {
   absl::Time t = absl::InfiniteFuture();
+  if (deadline_calls_ == 0) return t;
   for (const auto& [id, call] : calls_) t = std::min(t, call->deadline);
   return t;
 }
@@ -610,13 +618,14 @@ void ClientConnection::FailAllLocked(const absl::Status& why, Completions& compl
 void ClientConnection::CompleteLocked(PendingCall* call, absl::Status status,
                                       Completions& completions) {
   calls_.erase(call->id);
+  if (call->deadline != absl::InfiniteFuture()) --deadline_calls_;
   call->status = std::move(status);
   call->done = true;
   if (call->is_async) {
     --async_calls_;
     completions.AddAsync(call);
-  } else {
-    call->cv.notify_one();
+  } else if (!call->reading) {
+    call->cv.notify_one();  // (a caller that is the reader sees `done` after this frame)
   }
 }
 

@@ -127,6 +127,8 @@ class ClientConnection final : public internal::CallCanceller,
   std::mutex mu_;
   absl::flat_hash_map<uint32_t, PendingCall*> calls_ ABSL_GUARDED_BY(mu_);
   int async_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  // Calls in calls_ with a deadline: none, and the reader need not look for the next one.
+  int deadline_calls_ ABSL_GUARDED_BY(mu_) = 0;
   bool reader_active_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status closed_status_ ABSL_GUARDED_BY(mu_);

@@ -16,20 +16,6 @@ using absl::big_endian::Store16;
 using absl::big_endian::Store32;
 using absl::big_endian::Store64;
 
-uint8_t AllowedFlags(FrameType t) {
-  switch (t) {
-    case FrameType::kMessage:
-      return kFlagEndOfStream | kFlagEndOfCall;
-    case FrameType::kCallStart:
-      return kFlagWithMessage;
-    case FrameType::kHello:
-    case FrameType::kPing:
-      return kFlagAck;
-    default:
-      return 0;
-  }
-}
-
 void Put16(std::string* out, uint16_t v) {
   char b[2];
   Store16(b, v);
@@ -163,7 +149,7 @@ absl::StatusOr<FrameHeader> FrameHeader::Parse(absl::string_view bytes, uint32_t
   FrameHeader h;
   h.type = static_cast<FrameType>(type);
   h.flags = static_cast<uint8_t>(p[4]);
-  if ((h.flags & ~AllowedFlags(h.type)) != 0) {
+  if ((h.flags & ~AllowedFrameFlags(h.type)) != 0) {
     return absl::InvalidArgumentError(absl::StrCat("unknown flags 0x", absl::Hex(h.flags),
                                                    " on ", FrameTypeName(h.type), " frame"));
   }

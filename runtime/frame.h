@@ -78,6 +78,21 @@ constexpr bool IsConnectionFrame(FrameType t) {
   return t == FrameType::kHello || t == FrameType::kPing || t == FrameType::kGoAway;
 }
 
+// The flag bits a frame of type `t` may carry.
+constexpr uint8_t AllowedFrameFlags(FrameType t) {
+  switch (t) {
+    case FrameType::kMessage:
+      return kFlagEndOfStream | kFlagEndOfCall;
+    case FrameType::kCallStart:
+      return kFlagWithMessage;
+    case FrameType::kHello:
+    case FrameType::kPing:
+      return kFlagAck;
+    default:
+      return 0;
+  }
+}
+
 absl::string_view FrameTypeName(FrameType t);
 
 // A frame header as a value. Parse validates everything a header alone can tell.
@@ -95,6 +110,10 @@ struct FrameHeader {
   //   other version                       -> FAILED_PRECONDITION
   //   payload_length > max_payload        -> RESOURCE_EXHAUSTED
   static absl::StatusOr<FrameHeader> Parse(absl::string_view bytes, uint32_t max_payload);
+  // Parse's verdict without building a status, for receive paths (once per frame): true,
+  // with *out set, if the kFrameHeaderSize bytes at `p` are a header Parse accepts; false
+  // if they are not, and Parse says why.
+  static bool ParseValid(const char* p, uint32_t max_payload, FrameHeader* out);
 
   // Writes exactly kFrameHeaderSize bytes to `out`.
   void Serialize(char* out) const;
@@ -105,6 +124,30 @@ struct FrameHeader {
            a.payload_length == b.payload_length;
   }
 };
+
+inline bool FrameHeader::ParseValid(const char* p, uint32_t max_payload, FrameHeader* out) {
+  // Big-endian fields: magic (2), version, type, flags, three zero bytes, call id (4),
+  // payload length (4).
+  const auto* b = reinterpret_cast<const unsigned char*>(p);
+  const uint8_t type = b[3];
+  const uint8_t flags = b[4];
+  auto load32 = [b](int at) {
+    return uint32_t{b[at]} << 24 | uint32_t{b[at + 1]} << 16 | uint32_t{b[at + 2]} << 8 |
+           b[at + 3];
+  };
+  const uint32_t call_id = load32(8);
+  const uint32_t length = load32(12);
+  if ((uint16_t{b[0]} << 8 | b[1]) != kFrameMagic || b[2] != kWireVersion || type == 0 ||
+      type > kMaxFrameType || (b[5] | b[6] | b[7]) != 0 || length > max_payload) {
+    return false;
+  }
+  const auto t = static_cast<FrameType>(type);
+  if ((flags & ~AllowedFrameFlags(t)) != 0 || IsConnectionFrame(t) != (call_id == 0)) {
+    return false;
+  }
+  *out = FrameHeader{t, flags, call_id, length};
+  return true;
+}
 
 // A received frame. `payload` points into the connection's buffer and stays valid until
 // the next Receive() or Close() on that connection.

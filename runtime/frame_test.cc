@@ -94,6 +94,35 @@ TEST(FrameHeader, RejectsOversizeLengthBeforeAnythingElse) {
             absl::StatusCode::kResourceExhausted);
 }
 
+// ParseValid (the receive paths' check) accepts exactly what Parse accepts: every value
+// of every byte of a valid header of each type, against two limits.
+TEST(FrameHeader, ParseValidAgreesWithParse) {
+  int accepted = 0;
+  for (uint8_t t = 1; t <= kMaxFrameType; ++t) {
+    const FrameType type = static_cast<FrameType>(t);
+    const FrameHeader valid{type, AllowedFrameFlags(type),
+                            IsConnectionFrame(type) ? 0u : 0x01020304u, 100};
+    for (size_t at = 0; at < kFrameHeaderSize; ++at) {
+      for (int v = 0; v < 256; ++v) {
+        std::string b = Bytes(valid);
+        b[at] = static_cast<char>(v);
+        for (uint32_t limit : {99u, kMax}) {
+          absl::StatusOr<FrameHeader> slow = FrameHeader::Parse(b, limit);
+          FrameHeader fast;
+          ASSERT_EQ(FrameHeader::ParseValid(b.data(), limit, &fast), slow.ok())
+              << FrameTypeName(type) << " byte " << at << " = " << v << " limit " << limit
+              << ": " << slow.status();
+          if (slow.ok()) {
+            EXPECT_EQ(fast, *slow);
+            ++accepted;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(accepted, 0);
+}
+
 TEST(CallStart, RoundTrips) {
   std::string buf;
   Metadata md = {{"x-id", "42"}, {"trace-bin", std::string("\0\1", 2)}, {"x-id", "43"}};

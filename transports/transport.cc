@@ -102,7 +102,7 @@ std::vector<std::string> TransportRegistry::schemes() const {
   return out;
 }
 
-absl::Status CheckMessageFrame(const FrameHeader& header, size_t prefix_size,
+absl::Status MessageFrameError(const FrameHeader& header, size_t prefix_size,
                                size_t message_size) {
   if (prefix_size + message_size > std::numeric_limits<uint32_t>::max() ||
       message_size > static_cast<size_t>(std::numeric_limits<int>::max())) {

@@ -21,6 +21,7 @@
 #define FERRY_TRANSPORTS_TRANSPORT_H_
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -74,7 +75,10 @@ inline constexpr uint64_t kStreamPayloadsFrom = uint64_t{kMaxControlPayload} + 1
 
 // For Connection::SendMessage implementations: RESOURCE_EXHAUSTED if prefix + message
 // cannot be one frame, INVALID_ARGUMENT if `header` announces another payload length.
-absl::Status CheckMessageFrame(const FrameHeader& header, size_t prefix_size,
+// Inline (a send checks it per frame); the error is built out of line.
+inline absl::Status CheckMessageFrame(const FrameHeader& header, size_t prefix_size,
+                                      size_t message_size);
+absl::Status MessageFrameError(const FrameHeader& header, size_t prefix_size,
                                size_t message_size);
 // The INTERNAL error of a message that did not serialize to the size it was sent with.
 absl::Status SerializedSizeMismatch(const google::protobuf::MessageLite& message,
@@ -210,6 +214,16 @@ class TransportRegistry {
  private:
   absl::flat_hash_map<std::string, std::unique_ptr<Transport>> transports_;
 };
+
+inline absl::Status CheckMessageFrame(const FrameHeader& header, size_t prefix_size,
+                                      size_t message_size) {
+  if (prefix_size + message_size <= std::numeric_limits<uint32_t>::max() &&
+      message_size <= static_cast<size_t>(std::numeric_limits<int>::max()) &&
+      header.payload_length == prefix_size + message_size) {
+    return absl::OkStatus();
+  }
+  return MessageFrameError(header, prefix_size, message_size);
+}
 
 }  // namespace ferry
 

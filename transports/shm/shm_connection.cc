@@ -448,7 +448,10 @@ absl::Status ShmConnection::StickyError() {
 }
 
 absl::StatusOr<Frame> ShmConnection::ReceiveInside(absl::Time deadline, uint64_t stream_from) {
-  if (absl::Status s = StickyError(); !s.ok()) return s;
+  // (A connection that never streamed and never failed needs no look.)
+  if (!sticky_.ok() || stream_ != nullptr) {
+    if (absl::Status s = StickyError(); !s.ok()) return s;
+  }
   Link& link = *link_;
   RingReader& in = link.in();
   // The frame returned last time (if it was a view into the ring) is done with now; its
@@ -482,13 +485,11 @@ absl::StatusOr<Frame> ShmConnection::ReceiveInside(absl::Time deadline, uint64_t
     }
     char bytes[kFrameHeaderSize];
     in.Read(bytes, kFrameHeaderSize);
-    absl::StatusOr<FrameHeader> h =
-        FrameHeader::Parse(absl::string_view(bytes, kFrameHeaderSize), max_payload_);
-    if (!h.ok()) {
-      sticky_ = h.status();
+    if (!FrameHeader::ParseValid(bytes, max_payload_, &header_)) {
+      sticky_ = FrameHeader::Parse(absl::string_view(bytes, kFrameHeaderSize), max_payload_)
+                    .status();
       return sticky_;
     }
-    header_ = *h;
     have_header_ = true;
     payload_got_ = 0;
     // Zero copy: the whole payload is already published and does not wrap.

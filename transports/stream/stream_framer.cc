@@ -34,15 +34,14 @@ StreamFramer::Result StreamFramer::Next() {
       r.missing = kFrameHeaderSize - avail;
       return r;
     }
-    absl::StatusOr<FrameHeader> h = FrameHeader::Parse(
-        absl::string_view(buf_.get() + begin_, kFrameHeaderSize), max_payload_);
-    if (!h.ok()) {
-      error_ = h.status();
+    const char* bytes = buf_.get() + begin_;
+    if (!FrameHeader::ParseValid(bytes, max_payload_, &header_)) {
+      error_ = FrameHeader::Parse(absl::string_view(bytes, kFrameHeaderSize), max_payload_)
+                   .status();
       r.kind = kError;
       r.error = error_;
       return r;
     }
-    header_ = *h;
     have_header_ = true;
   }
   const size_t total = kFrameHeaderSize + header_.payload_length;
