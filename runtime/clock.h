@@ -29,6 +29,15 @@ inline absl::Time CoarseNow() {
   return absl::TimeFromTimespec(ts);
 }
 
+// CoarseNow() + `seconds`, without absl's out-of-line Time arithmetic: the bound on a
+// reply's send, computed once per call.
+inline absl::Time CoarseNowPlusSeconds(int seconds) {
+  timespec ts;
+  ::clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  ts.tv_sec += seconds;
+  return absl::TimeFromTimespec(ts);
+}
+
 }  // namespace ferry::internal
 
 #endif  // FERRY_RUNTIME_CLOCK_H_

@@ -15,7 +15,8 @@ namespace {
 constexpr absl::Duration kHandshakeTimeout = absl::Seconds(10);
 // A client that does not read its replies for this long is dropped, so a stuck peer
 // cannot hold a pool worker forever.
-constexpr absl::Duration kReplySendTimeout = absl::Seconds(10);
+constexpr int kReplySendTimeoutSeconds = 10;
+constexpr absl::Duration kReplySendTimeout = absl::Seconds(kReplySendTimeoutSeconds);
 // How many not-yet-started calls' CANCELs a connection remembers (see early_cancels_);
 // a client that cancels more calls than this before sending them is not worth more memory.
 constexpr size_t kMaxEarlyCancels = 64;
@@ -604,7 +605,7 @@ void ServerConnection::SendEnd(Call* call, const absl::Status& status) {
     EncodeCallEnd(status, trailers, &call->end_payload);
     end = call->end_payload;
   }
-  const absl::Time deadline = internal::CoarseNow() + kReplySendTimeout;
+  const absl::Time deadline = internal::CoarseNowPlusSeconds(kReplySendTimeoutSeconds);
   absl::Status sent;
   if (unary_frames_ && status.ok() && trailers.empty()) {
     // The reply ends the call (OK, no trailers): one frame, the reply message serialized

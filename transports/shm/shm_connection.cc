@@ -448,9 +448,9 @@ absl::Status ShmConnection::StickyError() {
 }
 
 absl::StatusOr<Frame> ShmConnection::ReceiveInside(absl::Time deadline, uint64_t stream_from) {
-  // (A connection that never streamed and never failed needs no look.)
-  if (!sticky_.ok() || stream_ != nullptr) {
-    if (absl::Status s = StickyError(); !s.ok()) return s;
+  // (Checked here first: the common case, nothing wrong, costs two tests.)
+  if (!sticky_.ok() || (stream_ != nullptr && stream_->io() != Link::Io::kOk)) {
+    return StickyError();
   }
   Link& link = *link_;
   RingReader& in = link.in();
