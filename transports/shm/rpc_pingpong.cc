@@ -175,6 +175,34 @@ struct FerryEcho {
   }
 };
 
+// Starts `binary` (a raw ring server printing "listening on <address>") and connects the
+// raw ring's client to it.
+std::unique_ptr<shm::RawShmEndpoint> StartRawPeer(const std::string& binary,
+                                                  std::vector<std::string> args,
+                                                  PeerProcess* process) {
+  absl::StatusOr<PeerProcess> server = StartServer(binary, std::move(args));
+  if (!server.ok()) Die(server.status(), binary.c_str());
+  const std::string bound = server->line().substr(std::string("listening on ").size());
+  auto c = shm::RawShmConnect(bound, absl::Now() + absl::Seconds(10));
+  if (!c.ok()) Die(c.status(), binary.c_str());
+  *process = *std::move(server);
+  return *std::move(c);
+}
+
+// The raw ring's echo (raw_shm_echo started on `address`).
+struct RawEcho {
+  PeerProcess server_process;
+  std::unique_ptr<shm::RawShmEndpoint> client;
+  std::string reply;
+
+  explicit RawEcho(const std::string& address)
+      : client(StartRawPeer("transports/shm/raw_shm_echo", {"--address=" + address},
+                            &server_process)) {}
+  void operator()(const std::string& payload) {
+    if (absl::Status s = client->RoundTrip(payload, &reply); !s.ok()) Die(s, "raw");
+  }
+};
+
 // The protobuf floor: the raw ring carrying the Echo call's protobuf work and nothing
 // else of Ferry. The client serializes the request and parses the reply; the server
 // (this binary, --serve_proto_floor) parses the request, copies the payload into the
@@ -187,16 +215,9 @@ struct ProtoFloorEcho {
   conformance::EchoReply reply;
   std::string out, in;
 
-  explicit ProtoFloorEcho(const std::string& address) {
-    absl::StatusOr<PeerProcess> server = StartServer("transports/shm/rpc_pingpong",
-                                                     {"--serve_proto_floor=" + address});
-    if (!server.ok()) Die(server.status(), "protobuf floor server");
-    const std::string bound = server->line().substr(std::string("listening on ").size());
-    auto c = shm::RawShmConnect(bound, absl::Now() + absl::Seconds(10));
-    if (!c.ok()) Die(c.status(), "protobuf floor connect");
-    client = *std::move(c);
-    server_process = *std::move(server);
-  }
+  explicit ProtoFloorEcho(const std::string& address)
+      : client(StartRawPeer("transports/shm/rpc_pingpong",
+                            {"--serve_proto_floor=" + address}, &server_process)) {}
   void operator()(const std::string& payload) {
     req.set_payload(payload);
     req.SerializeToString(&out);
@@ -225,27 +246,6 @@ int ServeProtoFloor(const std::string& address) {
     if (!(*conn)->Send(*tag, out).ok()) return 0;
   }
 }
-
-// The raw ring's echo (raw_shm_echo started on `address`).
-struct RawEcho {
-  PeerProcess server_process;
-  std::unique_ptr<shm::RawShmEndpoint> client;
-  std::string reply;
-
-  explicit RawEcho(const std::string& address) {
-    absl::StatusOr<PeerProcess> server =
-        StartServer("transports/shm/raw_shm_echo", {"--address=" + address});
-    if (!server.ok()) Die(server.status(), "raw server");
-    const std::string bound = server->line().substr(std::string("listening on ").size());
-    auto c = shm::RawShmConnect(bound, absl::Now() + absl::Seconds(10));
-    if (!c.ok()) Die(c.status(), "raw connect");
-    client = *std::move(c);
-    server_process = *std::move(server);
-  }
-  void operator()(const std::string& payload) {
-    if (absl::Status s = client->RoundTrip(payload, &reply); !s.ok()) Die(s, "raw");
-  }
-};
 
 // The protobuf work of one 64-byte Echo call on one thread, with warm caches and no
 // transport: serialize the request into an array, parse it, copy the payload into the
