@@ -163,7 +163,9 @@ absl::StatusOr<std::unique_ptr<PeerClient>> NewPeerClient(Impl impl,
     case Impl::kFerry:
       return NewFerryPeerClient(address);
     case Impl::kRaw:
-      return NewRawPeerClient(*transport.raw, address);
+      return NewRawPeerClient(*transport.raw, address, RawWork::kEcho);
+    case Impl::kRawProtobuf:
+      return NewRawPeerClient(*transport.raw, address, RawWork::kProtobuf);
     case Impl::kGrpc:
       return NewGrpcPeerClient(address);
   }

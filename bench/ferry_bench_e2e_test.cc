@@ -2,6 +2,7 @@
 // every mode, and checks its outputs: exit code, the three files, the JSON schema and that
 // every row is there without errors. No timing assertions: these machines are noisy.
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -45,8 +46,10 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-// Runs ferry-bench with `args`, stdout and stderr to files in `dir`; returns the wait status.
-int RunBench(const std::vector<std::string>& args, const std::string& dir) {
+// Starts ferry-bench with `args`, stdout and stderr to files in `dir` named `prefix`out and
+// `prefix`err; returns its pid, or -1.
+pid_t SpawnBench(const std::vector<std::string>& args, const std::string& dir,
+                 const std::string& prefix) {
   std::vector<std::string> all = {BinaryPath()};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -54,14 +57,20 @@ int RunBench(const std::vector<std::string>& args, const std::string& dir) {
   argv.push_back(nullptr);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, (dir + "/stdout").c_str(),
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, (dir + "/" + prefix + "out").c_str(),
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, (dir + "/stderr").c_str(),
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, (dir + "/" + prefix + "err").c_str(),
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
   pid_t pid;
   const int rc = posix_spawn(&pid, all[0].c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return -1;
+  return rc == 0 ? pid : -1;
+}
+
+// Runs ferry-bench with `args`, stdout and stderr to files in `dir`; returns the wait status.
+int RunBench(const std::vector<std::string>& args, const std::string& dir) {
+  const pid_t pid = SpawnBench(args, dir, "std");
+  if (pid < 0) return -1;
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
@@ -191,6 +200,89 @@ TEST_F(FerryBenchE2eTest, EveryRowOfEveryModeOverUdsAndTcp) {
     if (!line.empty() && line[0] != '#' && !absl::StartsWith(line, "impl,")) ++rows;
   }
   EXPECT_EQ(rows, expected);
+}
+
+// rawpb (the raw mechanism carrying the call's protobuf work) beside ferry and raw, on a
+// byte stream, a spawned pipe (whose server is this binary started per connection with
+// --serve_impl=rawpb), a message queue and the shared-memory ring, at a size that fits
+// one message and one that does not.
+TEST_F(FerryBenchE2eTest, TheProtobufRowsRunOnEveryKindOfMechanism) {
+  const std::string json = dir_ + "/pb.json";
+  const int status =
+      RunBench({"--transports=uds,pipe,mq,shm", "--variants=backing=memfd,wake=futex",
+                "--impls=ferry,raw,rawpb", "--sizes=64,64k", "--iterations=100",
+                "--modes=latency", "--json=" + json, "--html=" + dir_ + "/pb.html",
+                "--csv=" + dir_ + "/pb.csv"},
+               dir_);
+  const std::string out = ReadFile(dir_ + "/stdout");
+  const std::string err = ReadFile(dir_ + "/stderr");
+  ASSERT_TRUE(WIFEXITED(status)) << "status " << status << "\nstderr:\n" << err;
+  ASSERT_EQ(WEXITSTATUS(status), 0) << out << "\nstderr:\n" << err;
+  EXPECT_TRUE(absl::StrContains(out, "ferry/rawpb")) << out;
+  EXPECT_TRUE(absl::StrContains(ReadFile(dir_ + "/pb.html"), "protobuf work"));
+  absl::StatusOr<JsonValue> root = ParseJson(ReadFile(json));
+  ASSERT_TRUE(root.ok()) << root.status();
+  EXPECT_THAT(CheckBenchSchema(*root), IsEmpty());
+  std::set<std::tuple<std::string, std::string, uint64_t>> seen;
+  for (const JsonValue& r : root->Find("results")->array) {
+    EXPECT_EQ(r.Find("errors")->number, 0) << r.Find("impl")->string;
+    EXPECT_NE(r.Find("p50_us"), nullptr) << r.Find("impl")->string;
+    seen.insert({r.Find("impl")->string, r.Find("transport")->string,
+                 static_cast<uint64_t>(r.Find("size")->number)});
+  }
+  std::set<std::tuple<std::string, std::string, uint64_t>> expected;
+  for (const char* impl : {"ferry", "raw", "rawpb"}) {
+    for (const char* transport : {"uds", "pipe", "mq", "shm"}) {
+      for (uint64_t size : {64, 65536}) expected.insert({impl, transport, size});
+    }
+  }
+  EXPECT_EQ(seen, expected);
+}
+
+// --serve on one side, --connect on the other (here both on loopback): the raw and rawpb
+// peers are found on the ports after Ferry's, as --serve placed them.
+TEST_F(FerryBenchE2eTest, ServeAndConnectFindEveryPeer) {
+  const pid_t server = SpawnBench({"--serve=tcp://127.0.0.1:0", "--serve_impl=ferry,raw,rawpb"},
+                                  dir_, "serve_");
+  ASSERT_GT(server, 0);
+  std::string ferry_address;
+  for (int i = 0; i < 400; ++i) {  // up to 20 s for three "serving" lines
+    const std::string lines = ReadFile(dir_ + "/serve_out");
+    size_t count = 0;
+    for (size_t at = lines.find("serving "); at != std::string::npos;
+         at = lines.find("serving ", at + 1)) {
+      ++count;
+    }
+    const std::string prefix = "serving ferry on ";
+    if (const size_t at = lines.find(prefix); count >= 3 && at != std::string::npos) {
+      ferry_address = lines.substr(at + prefix.size(), lines.find('\n', at) - at - prefix.size());
+      break;
+    }
+    usleep(50000);
+  }
+  ASSERT_FALSE(ferry_address.empty()) << ReadFile(dir_ + "/serve_out") << "\n"
+                                      << ReadFile(dir_ + "/serve_err");
+  const std::string json = dir_ + "/remote.json";
+  const int status = RunBench({"--connect=" + ferry_address, "--impls=ferry,raw,rawpb",
+                               "--sizes=64", "--iterations=100", "--modes=latency",
+                               "--json=" + json, "--html=" + dir_ + "/remote.html",
+                               "--csv=" + dir_ + "/remote.csv"},
+                              dir_);
+  ::kill(server, SIGTERM);
+  int server_status = 0;
+  while (waitpid(server, &server_status, 0) < 0 && errno == EINTR) {
+  }
+  const std::string err = ReadFile(dir_ + "/stderr");
+  ASSERT_TRUE(WIFEXITED(status)) << "status " << status << "\nstderr:\n" << err;
+  ASSERT_EQ(WEXITSTATUS(status), 0) << ReadFile(dir_ + "/stdout") << "\nstderr:\n" << err;
+  absl::StatusOr<JsonValue> root = ParseJson(ReadFile(json));
+  ASSERT_TRUE(root.ok()) << root.status();
+  std::set<std::string> impls;
+  for (const JsonValue& r : root->Find("results")->array) {
+    EXPECT_EQ(r.Find("errors")->number, 0) << r.Find("impl")->string;
+    impls.insert(r.Find("impl")->string);
+  }
+  EXPECT_EQ(impls, (std::set<std::string>{"ferry", "raw", "rawpb"}));
 }
 
 TEST_F(FerryBenchE2eTest, BadFlagsFailWithAMessage) {

@@ -47,8 +47,10 @@ ABSL_FLAG(std::string, variants, "",
           "variant always stay");
 ABSL_FLAG(std::string, impls, "ferry,raw,grpc",
           "implementations per mechanism: ferry (the generated Ferry stub), raw (the bare "
-          "mechanism, no RPC layer: the floor), grpc (grpc++ over the same mechanism, where "
-          "gRPC runs)");
+          "mechanism, no RPC layer: the floor), rawpb (the bare mechanism carrying the call's "
+          "protobuf work, serialized into and parsed from buffers: marshalling with no RPC "
+          "layer; not in the default), grpc (grpc++ "
+          "over the same mechanism, where gRPC runs)");
 ABSL_FLAG(std::string, modes, "latency,throughput,open_loop",
           "latency (closed loop, one call in flight), throughput (N callers for --duration), "
           "open_loop (fixed --rate, latency from the intended send time)");
@@ -84,10 +86,11 @@ ABSL_FLAG(std::string, connect, "",
           "as --serve placed them). Measures that one mechanism; --transports is ignored");
 ABSL_FLAG(std::string, serve, "",
           "serve instead of measuring, e.g. tcp://0.0.0.0:7000, until SIGTERM/SIGINT. Each "
-          "--serve_impl runs in its own process: ferry on the address, raw and grpc on the "
-          "next two ports (unix: paths get .raw and .grpc appended). Prints "
+          "--serve_impl runs in its own process: ferry on the address, raw, grpc and rawpb "
+          "on the next three ports (unix: paths get .raw, .grpc and .rawpb appended). Prints "
           "\"serving <impl> on <address>\" per implementation");
-ABSL_FLAG(std::string, serve_impl, "ferry,raw,grpc", "with --serve: what to serve");
+ABSL_FLAG(std::string, serve_impl, "ferry,raw,grpc",
+          "with --serve: what to serve (add rawpb for a client measuring it)");
 
 ABSL_DECLARE_FLAG(bool, internal_child);
 ABSL_DECLARE_FLAG(int, internal_cpu);

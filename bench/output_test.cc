@@ -234,6 +234,27 @@ TEST(TablesTest, RatiosAndErrors) {
       << tables;
 }
 
+// rawpb rows sort between raw and grpc and get their own ratio row and footnote; without
+// them neither appears.
+TEST(TablesTest, ProtobufFloorRowsAndRatio) {
+  const std::string without = FormatTables(SampleReport());
+  EXPECT_FALSE(absl::StrContains(without, "rawpb")) << without;
+  BenchReport report = SampleReport();
+  report.results.push_back(LatencyResult("rawpb", "uds", 64, 15.0));
+  const std::string tables = FormatTables(report);
+  EXPECT_TRUE(absl::StrContains(tables, "ferry/rawpb")) << tables;
+  EXPECT_TRUE(absl::StrContains(tables, "1.10x")) << tables;  // 16.5 / 15
+  EXPECT_TRUE(absl::StrContains(tables, "ferry/rawpb: Ferry's cost")) << tables;
+  const size_t raw = tables.find("14.0 / 28.0");
+  const size_t rawpb = tables.find("15.0 / 30.0");
+  const size_t grpc = tables.find("61.0 / 122");
+  ASSERT_NE(raw, std::string::npos) << tables;
+  ASSERT_NE(rawpb, std::string::npos) << tables;
+  ASSERT_NE(grpc, std::string::npos) << tables;
+  EXPECT_LT(raw, rawpb);
+  EXPECT_LT(rawpb, grpc);
+}
+
 TEST(FormatSizeTest, Units) {
   EXPECT_EQ(FormatSize(64), "64 B");
   EXPECT_EQ(FormatSize(4096), "4 KiB");

@@ -12,6 +12,8 @@ absl::string_view ImplName(Impl impl) {
       return "ferry";
     case Impl::kRaw:
       return "raw";
+    case Impl::kRawProtobuf:
+      return "rawpb";
     case Impl::kGrpc:
       return "grpc";
   }
@@ -23,7 +25,7 @@ absl::StatusOr<Impl> ParseImpl(absl::string_view name) {
     if (ImplName(impl) == name) return impl;
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown implementation \"", name, "\" (known: ferry, raw, grpc)"));
+      absl::StrCat("unknown implementation \"", name, "\" (known: ferry, raw, rawpb, grpc)"));
 }
 
 CpuTimes ProcessCpu() {

@@ -25,15 +25,21 @@
 namespace ferry::bench {
 
 enum class Impl : unsigned char {
-  kFerry,  // the generated Ferry stub against a Ferry server (HandlerThread::kInline)
-  kRaw,    // the mechanism's own ping-pong, no RPC layer: the floor
-  kGrpc,   // the gRPC stub of the same .proto against a grpc++ sync server
+  kFerry,        // the generated Ferry stub against a Ferry server (HandlerThread::kInline)
+  kRaw,          // the mechanism's own ping-pong, no RPC layer: the floor
+  kRawProtobuf,  // the same ping-pong carrying the call's protobuf work, done the plain
+                 // way (serialize into a buffer and send it; receive into a buffer and
+                 // parse it): marshalling's share of a call, with no RPC layer. For small
+                 // messages close to the floor of any protobuf RPC; for large ones Ferry,
+                 // which serializes and parses in place where it can, is faster
+  kGrpc,         // the gRPC stub of the same .proto against a grpc++ sync server
 };
-inline constexpr Impl kAllImpls[] = {Impl::kFerry, Impl::kRaw, Impl::kGrpc};
+inline constexpr Impl kAllImpls[] = {Impl::kFerry, Impl::kRaw, Impl::kRawProtobuf,
+                                     Impl::kGrpc};
 
-// "ferry", "raw", "grpc".
+// "ferry", "raw", "rawpb", "grpc".
 absl::string_view ImplName(Impl impl);
-// INVALID_ARGUMENT for anything but the three names.
+// INVALID_ARGUMENT for anything but those names.
 absl::StatusOr<Impl> ParseImpl(absl::string_view name);
 
 // Process CPU time (all threads), in seconds.

@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "bench/raw_pipe_mechanism.h"
+#include "proto/bench.pb.h"
 
 namespace ferry::bench {
 namespace {
@@ -36,23 +37,34 @@ std::string EncodeCpu(const CpuTimes& t) {
   return out;
 }
 
-// Echoes until the endpoint fails (peer gone or Shutdown()).
-void EchoLoop(RawEndpoint* endpoint) {
-  std::string buf;
+// Answers until the endpoint fails (peer gone or Shutdown()) or, with
+// RawWork::kProtobuf, a request does not parse.
+void EchoLoop(RawEndpoint* endpoint, RawWork work) {
+  std::string buf, out;
+  EchoRequest request;
+  EchoReply reply;
   while (true) {
     absl::StatusOr<RawKind> kind = endpoint->Receive(&buf);
     if (!kind.ok()) return;
-    const absl::Status sent = *kind == RawKind::kCpuRequest
-                                  ? endpoint->Send(RawKind::kEcho, EncodeCpu(ProcessCpu()))
-                                  : endpoint->Send(RawKind::kEcho, buf);
+    absl::Status sent;
+    if (*kind == RawKind::kCpuRequest) {
+      sent = endpoint->Send(RawKind::kEcho, EncodeCpu(ProcessCpu()));
+    } else if (work == RawWork::kEcho) {
+      sent = endpoint->Send(RawKind::kEcho, buf);
+    } else {
+      if (!request.ParseFromString(buf)) return;
+      reply.set_payload(request.payload());
+      reply.SerializeToString(&out);
+      sent = endpoint->Send(RawKind::kEcho, out);
+    }
     if (!sent.ok()) return;
   }
 }
 
 class RawServer final : public PeerServer {
  public:
-  explicit RawServer(std::unique_ptr<RawListener> listener)
-      : listener_(std::move(listener)), address_(listener_->address()) {
+  RawServer(std::unique_ptr<RawListener> listener, RawWork work)
+      : listener_(std::move(listener)), address_(listener_->address()), work_(work) {
     accept_thread_ = std::thread([this] { AcceptLoop(); });
   }
   ~RawServer() override { Shutdown(); }
@@ -98,8 +110,8 @@ class RawServer final : public PeerServer {
       Conn conn{std::move(*endpoint), std::make_unique<std::atomic<bool>>(false), {}};
       RawEndpoint* e = conn.endpoint.get();
       std::atomic<bool>* finished = conn.finished.get();
-      conn.thread = std::thread([e, finished] {
-        EchoLoop(e);
+      conn.thread = std::thread([e, finished, work = work_] {
+        EchoLoop(e, work);
         finished->store(true);
       });
       connections_.push_back(std::move(conn));
@@ -108,6 +120,7 @@ class RawServer final : public PeerServer {
 
   const std::unique_ptr<RawListener> listener_;
   const std::string address_;
+  const RawWork work_;
   std::thread accept_thread_;
   absl::Mutex mu_;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
@@ -116,17 +129,32 @@ class RawServer final : public PeerServer {
 
 class RawCaller final : public Caller {
  public:
-  RawCaller(std::unique_ptr<RawEndpoint> endpoint, uint64_t size)
-      : endpoint_(std::move(endpoint)), payload_(MakePayload(size)) {}
+  RawCaller(std::unique_ptr<RawEndpoint> endpoint, uint64_t size, RawWork work)
+      : endpoint_(std::move(endpoint)), payload_(MakePayload(size)), work_(work) {
+    if (work_ == RawWork::kProtobuf) request_.set_payload(payload_);
+  }
   ~RawCaller() override { endpoint_->Shutdown(); }
 
   absl::Status Call() override {
-    if (absl::Status s = endpoint_->Send(RawKind::kEcho, payload_); !s.ok()) return s;
+    if (work_ == RawWork::kEcho) {
+      if (absl::Status s = endpoint_->Send(RawKind::kEcho, payload_); !s.ok()) return s;
+    } else {
+      // Serialized per call, as an RPC serializes each request.
+      request_.SerializeToString(&wire_);
+      if (absl::Status s = endpoint_->Send(RawKind::kEcho, wire_); !s.ok()) return s;
+    }
     absl::StatusOr<RawKind> kind = endpoint_->Receive(&reply_);
     if (!kind.ok()) return kind.status();
-    if (*kind != RawKind::kEcho || reply_.size() != payload_.size()) {
+    size_t got = reply_.size();
+    if (work_ == RawWork::kProtobuf) {
+      if (!reply_message_.ParseFromString(reply_)) {
+        return absl::InternalError("raw protobuf echo: the reply does not parse");
+      }
+      got = reply_message_.payload().size();
+    }
+    if (*kind != RawKind::kEcho || got != payload_.size()) {
       return absl::InternalError(absl::StrCat("raw echo of ", payload_.size(),
-                                              " bytes came back with ", reply_.size()));
+                                              " bytes came back with ", got));
     }
     return absl::OkStatus();
   }
@@ -134,13 +162,18 @@ class RawCaller final : public Caller {
  private:
   const std::unique_ptr<RawEndpoint> endpoint_;
   const std::string payload_;
+  const RawWork work_;
   std::string reply_;
+  // RawWork::kProtobuf only.
+  EchoRequest request_;
+  EchoReply reply_message_;
+  std::string wire_;
 };
 
 class RawPeerClient final : public PeerClient {
  public:
-  RawPeerClient(const RawMechanism& mechanism, Address address)
-      : mechanism_(mechanism), address_(std::move(address)) {}
+  RawPeerClient(const RawMechanism& mechanism, Address address, RawWork work)
+      : mechanism_(mechanism), address_(std::move(address)), work_(work) {}
   ~RawPeerClient() override {
     if (control_ != nullptr) control_->Shutdown();
   }
@@ -149,7 +182,7 @@ class RawPeerClient final : public PeerClient {
     absl::StatusOr<std::unique_ptr<RawEndpoint>> endpoint =
         mechanism_.Connect(address_, absl::Now() + kConnectTimeout);
     if (!endpoint.ok()) return endpoint.status();
-    auto caller = std::make_unique<RawCaller>(std::move(*endpoint), size);
+    auto caller = std::make_unique<RawCaller>(std::move(*endpoint), size, work_);
     if (absl::Status s = caller->Call(); !s.ok()) return s;
     return caller;
   }
@@ -181,6 +214,7 @@ class RawPeerClient final : public PeerClient {
  private:
   const RawMechanism& mechanism_;
   const Address address_;
+  const RawWork work_;
   absl::Mutex mu_;
   std::unique_ptr<RawEndpoint> control_ ABSL_GUARDED_BY(mu_);
 };
@@ -188,19 +222,21 @@ class RawPeerClient final : public PeerClient {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PeerServer>> StartRawServer(const RawMechanism& mechanism,
-                                                           const std::string& address) {
+                                                           const std::string& address,
+                                                           RawWork work) {
   absl::StatusOr<Address> parsed = Address::Parse(address);
   if (!parsed.ok()) return parsed.status();
   absl::StatusOr<std::unique_ptr<RawListener>> listener = mechanism.Listen(*parsed);
   if (!listener.ok()) return listener.status();
-  return std::make_unique<RawServer>(std::move(*listener));
+  return std::make_unique<RawServer>(std::move(*listener), work);
 }
 
 absl::StatusOr<std::unique_ptr<PeerClient>> NewRawPeerClient(const RawMechanism& mechanism,
-                                                             const std::string& address) {
+                                                             const std::string& address,
+                                                             RawWork work) {
   absl::StatusOr<Address> parsed = Address::Parse(address);
   if (!parsed.ok()) return parsed.status();
-  return std::make_unique<RawPeerClient>(mechanism, std::move(*parsed));
+  return std::make_unique<RawPeerClient>(mechanism, std::move(*parsed), work);
 }
 
 }  // namespace ferry::bench

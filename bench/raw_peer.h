@@ -72,14 +72,28 @@ class RawMechanism {
                                                                absl::Time deadline) const = 0;
 };
 
-// Serves the raw echo protocol on `address` until Shutdown(). `mechanism` must outlive
-// the server.
-absl::StatusOr<std::unique_ptr<PeerServer>> StartRawServer(const RawMechanism& mechanism,
-                                                           const std::string& address);
+// What a raw peer does with each message besides carrying it.
+enum class RawWork : unsigned char {
+  kEcho,  // nothing: the bare mechanism (the "raw" rows)
+  // The Echo call's protobuf work and nothing else of an RPC layer (the "rawpb" rows): the
+  // client sends a serialized bench EchoRequest and parses the EchoReply that comes back;
+  // the server parses the request, copies its payload into the reply (as the benchmark's
+  // Echo handler does) and serializes it. A request that does not parse ends the
+  // connection.
+  kProtobuf,
+};
 
-// The client half for a raw server at `address`. `mechanism` must outlive the client.
+// Serves the raw protocol on `address` until Shutdown(), doing `work` per message.
+// `mechanism` must outlive the server.
+absl::StatusOr<std::unique_ptr<PeerServer>> StartRawServer(const RawMechanism& mechanism,
+                                                           const std::string& address,
+                                                           RawWork work);
+
+// The client half for a raw server at `address` that does the same `work`. `mechanism`
+// must outlive the client.
 absl::StatusOr<std::unique_ptr<PeerClient>> NewRawPeerClient(const RawMechanism& mechanism,
-                                                             const std::string& address);
+                                                             const std::string& address,
+                                                             RawWork work);
 
 }  // namespace ferry::bench
 

@@ -78,6 +78,9 @@ std::string ImplsPhrase(const BenchReport& report) {
   std::vector<std::string> parts;
   if (impls.empty() || impls.count("ferry")) parts.push_back("through Ferry");
   if (impls.count("raw")) parts.push_back("through the raw mechanism with no RPC layer");
+  if (impls.count("rawpb")) {
+    parts.push_back("through the raw mechanism carrying the call's protobuf work");
+  }
   if (impls.count("grpc")) parts.push_back("through gRPC");
   if (parts.size() == 1) return parts[0];
   return absl::StrCat(absl::StrJoin(parts.begin(), parts.end() - 1, ", "), " and ",

@@ -95,7 +95,9 @@ absl::StatusOr<std::unique_ptr<PeerServer>> StartPeerServer(Impl impl,
     case Impl::kFerry:
       return StartFerryServer(address);
     case Impl::kRaw:
-      return StartRawServer(*transport.raw, address);
+      return StartRawServer(*transport.raw, address, RawWork::kEcho);
+    case Impl::kRawProtobuf:
+      return StartRawServer(*transport.raw, address, RawWork::kProtobuf);
     case Impl::kGrpc:
       if (!transport.grpc) {
         return absl::InvalidArgumentError(

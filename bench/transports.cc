@@ -33,10 +33,13 @@ absl::StatusOr<std::string> ConsecutivePorts(const Address& ferry_address, Impl 
     return absl::InvalidArgumentError(
         absl::StrCat("no consecutive ports after port 0 in ", ferry_address.ToString()));
   }
-  const int port = hp->port + (impl == Impl::kRaw ? 1 : 2);
+  // Ferry's port, then raw, gRPC and raw+protobuf (the last added after the others, so
+  // the first three keep their ports).
+  const int offset = impl == Impl::kRaw ? 1 : impl == Impl::kGrpc ? 2 : 3;
+  const int port = hp->port + offset;
   if (port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("port ", hp->port, " leaves no room for the raw and gRPC peers"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "port ", hp->port, " leaves no room for the ", ImplName(impl), " peer"));
   }
   const bool v6 = hp->host.find(':') != std::string::npos;
   return absl::StrCat("tcp://", v6 ? "[" : "", hp->host, v6 ? "]" : "", ":", port);

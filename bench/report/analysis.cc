@@ -13,8 +13,9 @@ namespace {
 int ImplRank(absl::string_view impl) {
   if (impl == "ferry") return 0;
   if (impl == "raw") return 1;
-  if (impl == "grpc") return 2;
-  return 3;
+  if (impl == "rawpb") return 2;
+  if (impl == "grpc") return 3;
+  return 4;
 }
 
 }  // namespace

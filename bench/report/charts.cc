@@ -320,6 +320,13 @@ std::string Legend(const ModeView& view, const std::vector<SeriesKey>& series,
     key_parts.push_back("hatched bar / dashed line = raw mechanism, no RPC layer");
   }
   if (impls.count(ImplStyle::kGrpc)) key_parts.push_back("pale bar / dotted line = gRPC");
+  if (impls.count(ImplStyle::kOther)) {
+    bool rawpb = false;
+    for (const SeriesKey& key : series) rawpb = rawpb || key.impl == "rawpb";
+    key_parts.push_back(rawpb ? "translucent bar = rawpb, the raw mechanism carrying the "
+                                "call's protobuf work"
+                              : "translucent bar = another implementation");
+  }
   std::string key_text = "Colour = mechanism";
   for (const std::string& p : key_parts) absl::StrAppend(&key_text, "; ", p);
   return absl::StrCat("<div class=\"legend\"><ul>", items, "</ul><p class=\"legend-key\">",

@@ -344,7 +344,7 @@ class SchemaChecker {
          kFigures);
     const JsonValue* impl = Get(r, where, "impl", Type::kString);
     if (impl != nullptr && impl->string != "ferry" && impl->string != "raw" &&
-        impl->string != "grpc") {
+        impl->string != "rawpb" && impl->string != "grpc") {
       Add(where, absl::StrCat("unknown impl \"", impl->string, "\""));
     }
     Get(r, where, "transport", Type::kString);
