@@ -29,7 +29,9 @@ void CheckHeader(absl::string_view bytes, uint32_t limit) {
     FrameHeader fast;
     const bool valid = FrameHeader::ParseValid(bytes.data(), limit, &fast);
     FUZZ_CHECK(valid == h.ok()) << "ParseValid says " << valid << ", Parse " << h.status();
-    if (valid) FUZZ_CHECK(fast == *h) << "ParseValid read another header";
+    if (valid) {
+      FUZZ_CHECK(fast == *h) << "ParseValid read another header";
+    }
   }
   if (!h.ok()) {
     const absl::StatusCode c = h.status().code();

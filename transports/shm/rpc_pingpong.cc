@@ -1,7 +1,8 @@
 // Whole Ferry RPCs (runtime + stubs) over shm against the raw ring, two processes: how
 // much the runtime adds on top of the transport. Beside them, the protobuf floor: the raw
 // ring carrying Echo's protobuf work (serialize, parse, the handler's copy) and no
-// runtime, which is as fast as any protobuf RPC over this ring could be. A diagnostic,
+// runtime, and that work alone on one thread (raw plus it bounds any protobuf RPC over
+// this ring from below). A diagnostic,
 // not the benchmark (that is ferry-bench): it reuses the conformance service (Echo) and
 // its server binary, hence testonly.
 //

@@ -218,7 +218,7 @@ struct ListenerShared {
 class UdpListener final : public Listener {
  public:
   UdpListener(UniqueFd fd, sockaddr_storage local, socklen_t local_len, std::string address,
-              Settings settings, ConnectionLimits limits, int rcvbuf,
+              Settings settings, ConnectionLimits limits,
               std::shared_ptr<std::atomic<int64_t>> total)
       : fd_(std::move(fd)),
         local_(local),
@@ -226,7 +226,6 @@ class UdpListener final : public Listener {
         address_(std::move(address)),
         settings_(std::move(settings)),
         limits_(limits),
-        rcvbuf_(rcvbuf),
         total_(std::move(total)),
         shared_(std::make_shared<ListenerShared>()) {
     thread_ = std::thread([this] { Run(); });
@@ -402,7 +401,6 @@ class UdpListener final : public Listener {
   const std::string address_;
   const Settings settings_;
   const ConnectionLimits limits_;
-  const int rcvbuf_;
   const std::shared_ptr<std::atomic<int64_t>> total_;
   const std::shared_ptr<ListenerShared> shared_;
   mutable std::mutex mu_;
@@ -434,7 +432,8 @@ absl::StatusOr<std::unique_ptr<Listener>> UdpTransport::Listen(const Address& ad
   });
   if (!fd.ok()) return fd.status();
   UniqueFd sock(*fd);
-  const int rcvbuf = SetBuffers(sock.get(), options_.socket_buffer);
+  // (Each accepted client gets a socket of its own, buffered the same way.)
+  SetBuffers(sock.get(), options_.socket_buffer);
   // Bound without SO_REUSEADDR, so a second listener on a live port fails (the
   // per-client sockets need SO_REUSEADDR, which is turned on after the bind).
   if (::bind(sock.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
@@ -457,7 +456,7 @@ absl::StatusOr<std::unique_ptr<Listener>> UdpTransport::Listen(const Address& ad
   bound.target = FormatSockaddr(reinterpret_cast<const sockaddr*>(&local));
   return std::unique_ptr<Listener>(new UdpListener(std::move(sock), local, local_len,
                                                    bound.ToString(), *std::move(st), limits,
-                                                   rcvbuf, reassembly_in_use_));
+                                                   reassembly_in_use_));
 }
 
 absl::StatusOr<std::unique_ptr<Connection>> UdpTransport::Connect(const Address& address,
