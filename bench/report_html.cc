@@ -261,6 +261,7 @@ Section OverheadSection(const BenchReport& report, const ModeView& latency,
     return s;
   }
   std::string overhead = report::OverheadTable(latency);
+  std::string marshalling = report::OverheadOverMarshallingTable(latency);
   std::string grpc = report::GrpcSpeedupTable(latency);
   std::string tput = report::ThroughputRatioTable(throughput);
   s.has_data = !overhead.empty() || !grpc.empty() || !tput.empty();
@@ -268,6 +269,7 @@ Section OverheadSection(const BenchReport& report, const ModeView& latency,
     s.body += overhead.empty() ? Missing("No mechanism has both a Ferry and a raw latency result "
                                          "with a p50, so there is no overhead to compute.")
                                : overhead;
+    s.body += marshalling;  // only with rawpb rows
     s.body += grpc.empty() ? Missing("No transport has both a Ferry and a gRPC latency result "
                                      "with a p50, so there is no speed-up to compute.")
                            : grpc;

@@ -266,6 +266,22 @@ TEST(RenderHtmlReportTest, RatiosCompareTheSameMechanism) {
   EXPECT_THAT(overhead, Not(HasSubstr("tcp")));
 }
 
+// rawpb rows (the raw mechanism carrying the protobuf work) add a table of Ferry against
+// them, and a legend entry; without them neither appears.
+TEST(RenderHtmlReportTest, ProtobufFloorRowsGetTheirOwnRatioTable) {
+  BenchReport report;
+  report.results = {fx::LatencyResult("ferry", "uds", "", 64, 12),
+                    fx::LatencyResult("raw", "uds", "", 64, 8)};
+  EXPECT_THAT(SectionOf(RenderHtmlReport(report), "overhead"), Not(HasSubstr("rawpb")));
+  report.results.push_back(fx::LatencyResult("rawpb", "uds", "", 64, 10));
+  const std::string html = RenderHtmlReport(report);
+  const std::string overhead = SectionOf(html, "overhead");
+  EXPECT_THAT(overhead, HasSubstr("Ferry p50 ÷ rawpb p50"));
+  EXPECT_THAT(overhead, HasSubstr("<b>1.20×</b><span class=\"sub\">+2.00 µs</span>"));
+  EXPECT_THAT(overhead, HasSubstr("<b>1.50×</b><span class=\"sub\">+4.00 µs</span>"));
+  EXPECT_THAT(SectionOf(html, "latency"), HasSubstr("translucent bar = rawpb"));
+}
+
 TEST(RenderHtmlReportTest, VariantsAreSeparateSeriesWithTheirOwnColours) {
   std::string html = RenderHtmlReport(fx::VariantsReport());
   std::string bars = Chart(html, "latency-bars");

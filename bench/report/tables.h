@@ -26,6 +26,9 @@ std::string ThroughputTable(const ModeView& view, absl::string_view caption);
 // Ferry's p50 divided by the raw mechanism's p50, per mechanism and size, with the
 // difference in µs: what the RPC layer costs.
 std::string OverheadTable(const ModeView& latency);
+// The same against the rawpb rows (the raw mechanism carrying the call's protobuf work):
+// what Ferry adds beyond marshalling. Empty without rawpb results.
+std::string OverheadOverMarshallingTable(const ModeView& latency);
 
 // gRPC's p50 divided by Ferry's on the same transport: Ferry's speed-up.
 std::string GrpcSpeedupTable(const ModeView& latency);
