@@ -104,7 +104,7 @@ absl::Status Channel::Call(ClientContext& ctx, absl::string_view method,
     absl::StatusOr<std::shared_ptr<ClientConnection>> conn = GetConnection(ctx.deadline());
     if (!conn.ok()) return conn.status();
     last = (*conn)->Call(ctx, method, request, response);
-    if (last.ok() || !ClientConnection::IsRetryOnNewConnection(last)) return last;
+    if (!ClientConnection::IsRetryOnNewConnection(last)) return last;
   }
   return StripRetry(last);
 }

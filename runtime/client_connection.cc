@@ -131,9 +131,8 @@ class ClientConnection::Completions {
   bool wake_ping_ = false;
 };
 
-bool ClientConnection::IsRetryOnNewConnection(const absl::Status& s) {
-  return !s.ok() && s.code() == absl::StatusCode::kUnavailable &&
-         s.GetPayload(kRetryPayload).has_value();
+bool ClientConnection::HasRetryMarker(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kUnavailable && s.GetPayload(kRetryPayload).has_value();
 }
 
 absl::StatusOr<std::shared_ptr<ClientConnection>> ClientConnection::Connect(
@@ -279,9 +278,7 @@ absl::Status ClientConnection::Start(PendingCall* call, ClientContext& ctx,
       return absl::CancelledError("call cancelled before it started");
     }
     call->id = id;
-    calls_.emplace(id, call);
-    if (call->deadline != absl::InfiniteFuture()) ++deadline_calls_;
-    if (call->is_async) ++async_calls_;
+    AddCallLocked(call);
   }
   // From here on an async call may complete (and be deleted) on another thread at any
   // moment: only `id` is used below.
@@ -304,11 +301,7 @@ absl::Status ClientConnection::Start(PendingCall* call, ClientContext& ctx,
     std::lock_guard<std::mutex> lock(mu_);
     auto it = calls_.find(id);
     const bool still_ours = it != calls_.end() && it->second == call;
-    if (still_ours) {
-      calls_.erase(it);
-      if (call->deadline != absl::InfiniteFuture()) --deadline_calls_;
-      if (call->is_async) --async_calls_;
-    }
+    if (still_ours) RemoveCallLocked(call);
     // Peer gone before it could read the request: safe to retry on a new connection.
     result = sent.code() == absl::StatusCode::kUnavailable
                  ? RetryStatus(sent.message())
@@ -615,14 +608,24 @@ void ClientConnection::FailAllLocked(const absl::Status& why, Completions& compl
   for (PendingCall* call : all) CompleteLocked(call, why, completions);
 }
 
-void ClientConnection::CompleteLocked(PendingCall* call, absl::Status status,
-                                      Completions& completions) {
+void ClientConnection::AddCallLocked(PendingCall* call) {
+  calls_.emplace(call->id, call);
+  if (call->deadline != absl::InfiniteFuture()) ++deadline_calls_;
+  if (call->is_async) ++async_calls_;
+}
+
+void ClientConnection::RemoveCallLocked(PendingCall* call) {
   calls_.erase(call->id);
   if (call->deadline != absl::InfiniteFuture()) --deadline_calls_;
+  if (call->is_async) --async_calls_;
+}
+
+void ClientConnection::CompleteLocked(PendingCall* call, absl::Status status,
+                                      Completions& completions) {
+  RemoveCallLocked(call);
   call->status = std::move(status);
   call->done = true;
   if (call->is_async) {
-    --async_calls_;
     completions.AddAsync(call);
   } else if (!call->reading) {
     call->cv.notify_one();  // (a caller that is the reader sees `done` after this frame)

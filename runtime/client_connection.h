@@ -65,7 +65,10 @@ class ClientConnection final : public internal::CallCanceller,
   // Fails every call in flight with `why` and closes the transport connection.
   void Shutdown(const absl::Status& why);
 
-  static bool IsRetryOnNewConnection(const absl::Status& s);
+  // Inline: every call's result is tested (an OK one without a look at its payload).
+  static bool IsRetryOnNewConnection(const absl::Status& s) {
+    return !s.ok() && HasRetryMarker(s);
+  }
 
   // internal::CallCanceller: ends the call with CANCELLED and tells the server.
   void CancelCall(uint32_t call_id) override;
@@ -73,6 +76,8 @@ class ClientConnection final : public internal::CallCanceller,
  private:
   struct PendingCall;
   class Completions;
+
+  static bool HasRetryMarker(const absl::Status& s);
 
   ClientConnection(std::unique_ptr<Connection> conn, const ChannelOptions& options,
                    uint32_t peer_max_message, bool unary_frames);
@@ -103,6 +108,9 @@ class ClientConnection final : public internal::CallCanceller,
   // `completions` (woken, or its callback run after mu_ is released).
   void CompleteLocked(PendingCall* call, absl::Status status, Completions& completions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The call table and the counts kept beside it (async_calls_, deadline_calls_).
+  void AddCallLocked(PendingCall* call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RemoveCallLocked(PendingCall* call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Gives the reader role to a waiting caller or the helper thread, if anyone needs it.
   void HandOffReaderLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SendControl(FrameType type, uint8_t flags, uint32_t call_id, absl::string_view payload);

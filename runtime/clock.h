@@ -29,8 +29,8 @@ inline absl::Time CoarseNow() {
   return absl::TimeFromTimespec(ts);
 }
 
-// CoarseNow() + `seconds`, without absl's out-of-line Time arithmetic: the bound on a
-// reply's send, computed once per call.
+// CoarseNow() + `seconds`, without absl's out-of-line Time arithmetic (for bounds
+// computed once per call).
 inline absl::Time CoarseNowPlusSeconds(int seconds) {
   timespec ts;
   ::clock_gettime(CLOCK_REALTIME_COARSE, &ts);

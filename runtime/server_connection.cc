@@ -16,7 +16,11 @@ constexpr absl::Duration kHandshakeTimeout = absl::Seconds(10);
 // A client that does not read its replies for this long is dropped, so a stuck peer
 // cannot hold a pool worker forever.
 constexpr int kReplySendTimeoutSeconds = 10;
-constexpr absl::Duration kReplySendTimeout = absl::Seconds(kReplySendTimeoutSeconds);
+
+// The bound on sending a reply (per call: without absl's out-of-line time arithmetic).
+absl::Time ReplySendDeadline() {
+  return internal::CoarseNowPlusSeconds(kReplySendTimeoutSeconds);
+}
 // How many not-yet-started calls' CANCELs a connection remembers (see early_cancels_);
 // a client that cancels more calls than this before sending them is not worth more memory.
 constexpr size_t kMaxEarlyCancels = 64;
@@ -89,7 +93,7 @@ void ServerConnection::Run() {
           if ((frame->header.flags & kFlagAck) == 0) {
             scratch_.assign(frame->payload.data(), frame->payload.size());
             const OutFrame ack = MakeFrame(FrameType::kPing, kFlagAck, 0, scratch_);
-            ok = conn_->Send({&ack, 1}, internal::CoarseNow() + kReplySendTimeout).ok();
+            ok = conn_->Send({&ack, 1}, ReplySendDeadline()).ok();
           }
           break;
         case FrameType::kGoAway:
@@ -168,7 +172,7 @@ void ServerConnection::Reject(uint32_t id, const absl::Status& status) {
   scratch_.clear();
   EncodeCallEnd(status, {}, &scratch_);
   const OutFrame f = MakeFrame(FrameType::kCallEnd, 0, id, scratch_);
-  if (!conn_->Send({&f, 1}, internal::CoarseNow() + kReplySendTimeout).ok()) conn_->Close();
+  if (!conn_->Send({&f, 1}, ReplySendDeadline()).ok()) conn_->Close();
 }
 
 bool ServerConnection::CancelledEarly(uint32_t id) {
@@ -605,7 +609,7 @@ void ServerConnection::SendEnd(Call* call, const absl::Status& status) {
     EncodeCallEnd(status, trailers, &call->end_payload);
     end = call->end_payload;
   }
-  const absl::Time deadline = internal::CoarseNowPlusSeconds(kReplySendTimeoutSeconds);
+  const absl::Time deadline = ReplySendDeadline();
   absl::Status sent;
   if (unary_frames_ && status.ok() && trailers.empty()) {
     // The reply ends the call (OK, no trailers): one frame, the reply message serialized

@@ -1,10 +1,9 @@
 // Whole Ferry RPCs (runtime + stubs) over shm against the raw ring, two processes: how
-// much the runtime adds on top of the transport. Beside them, the protobuf floor: the raw
-// ring carrying Echo's protobuf work (serialize, parse, the handler's copy) and no
-// runtime, and that work alone on one thread (raw plus it bounds any protobuf RPC over
-// this ring from below). A diagnostic,
-// not the benchmark (that is ferry-bench): it reuses the conformance service (Echo) and
-// its server binary, hence testonly.
+// much the runtime adds on top of the transport. Beside them, Echo's protobuf work
+// (serialize, parse, the handler's copy) alone on one thread: raw plus it bounds any
+// protobuf RPC over this ring from below (the raw ring carrying that work end to end is
+// ferry-bench's rawpb row). A diagnostic, not the benchmark (that is ferry-bench): it
+// reuses the conformance service (Echo) and its server binary, hence testonly.
 //
 // Usage: bazel run -c opt //transports/shm:rpc_pingpong -- [--wakes=spin,futex]
 //            [--round_trips=20000] [--big_round_trips=200] [--pin] [--also=unix]
@@ -39,8 +38,6 @@ ABSL_FLAG(int, round_trips, 20000, "64-byte calls per measurement");
 ABSL_FLAG(int, big_round_trips, 200, "1 MiB calls per measurement");
 ABSL_FLAG(bool, pin, false, "pin this process to CPU 0 and the servers to CPU 1");
 ABSL_FLAG(std::string, also, "unix", "other transports to measure: unix (or empty)");
-ABSL_FLAG(std::string, serve_proto_floor, "",
-          "internal: serve the protobuf floor (raw ring + Echo's protobuf work) here");
 ABSL_FLAG(std::string, connect, "",
           "measure only Ferry RPCs to a server already listening here (e.g. one run under "
           "valgrind --tool=callgrind)");
@@ -176,77 +173,26 @@ struct FerryEcho {
   }
 };
 
-// Starts `binary` (a raw ring server printing "listening on <address>") and connects the
-// raw ring's client to it.
-std::unique_ptr<shm::RawShmEndpoint> StartRawPeer(const std::string& binary,
-                                                  std::vector<std::string> args,
-                                                  PeerProcess* process) {
-  absl::StatusOr<PeerProcess> server = StartServer(binary, std::move(args));
-  if (!server.ok()) Die(server.status(), binary.c_str());
-  const std::string bound = server->line().substr(std::string("listening on ").size());
-  auto c = shm::RawShmConnect(bound, absl::Now() + absl::Seconds(10));
-  if (!c.ok()) Die(c.status(), binary.c_str());
-  *process = *std::move(server);
-  return *std::move(c);
-}
-
 // The raw ring's echo (raw_shm_echo started on `address`).
 struct RawEcho {
   PeerProcess server_process;
   std::unique_ptr<shm::RawShmEndpoint> client;
   std::string reply;
 
-  explicit RawEcho(const std::string& address)
-      : client(StartRawPeer("transports/shm/raw_shm_echo", {"--address=" + address},
-                            &server_process)) {}
+  explicit RawEcho(const std::string& address) {
+    absl::StatusOr<PeerProcess> server =
+        StartServer("transports/shm/raw_shm_echo", {"--address=" + address});
+    if (!server.ok()) Die(server.status(), "raw server");
+    const std::string bound = server->line().substr(std::string("listening on ").size());
+    auto c = shm::RawShmConnect(bound, absl::Now() + absl::Seconds(10));
+    if (!c.ok()) Die(c.status(), "raw connect");
+    client = *std::move(c);
+    server_process = *std::move(server);
+  }
   void operator()(const std::string& payload) {
     if (absl::Status s = client->RoundTrip(payload, &reply); !s.ok()) Die(s, "raw");
   }
 };
-
-// The protobuf floor: the raw ring carrying the Echo call's protobuf work and nothing
-// else of Ferry. The client serializes the request and parses the reply; the server
-// (this binary, --serve_proto_floor) parses the request, copies the payload into the
-// reply as the conformance handler does, and serializes it. What a Ferry call costs
-// beyond this is the runtime: frames, call bookkeeping, dispatch, contexts, status.
-struct ProtoFloorEcho {
-  PeerProcess server_process;
-  std::unique_ptr<shm::RawShmEndpoint> client;
-  conformance::EchoRequest req;
-  conformance::EchoReply reply;
-  std::string out, in;
-
-  explicit ProtoFloorEcho(const std::string& address)
-      : client(StartRawPeer("transports/shm/rpc_pingpong",
-                            {"--serve_proto_floor=" + address}, &server_process)) {}
-  void operator()(const std::string& payload) {
-    req.set_payload(payload);
-    req.SerializeToString(&out);
-    if (absl::Status s = client->RoundTrip(out, &in); !s.ok()) Die(s, "protobuf floor");
-    if (!reply.ParseFromString(in)) Die(absl::InternalError("bad reply"), "protobuf floor");
-  }
-};
-
-// The protobuf floor's server: one connection, until it ends.
-int ServeProtoFloor(const std::string& address) {
-  auto listener = shm::RawShmListener::Listen(address);
-  if (!listener.ok()) Die(listener.status(), "listen");
-  std::printf("listening on %s\n", (*listener)->address().c_str());
-  std::fflush(stdout);
-  auto conn = (*listener)->Accept();
-  if (!conn.ok()) Die(conn.status(), "accept");
-  conformance::EchoRequest req;
-  conformance::EchoReply reply;
-  std::string in, out;
-  for (;;) {
-    absl::StatusOr<uint32_t> tag = (*conn)->Receive(&in);
-    if (!tag.ok()) return 0;  // the client is gone
-    if (!req.ParseFromString(in)) Die(absl::InternalError("bad request"), "serve");
-    reply.set_payload(req.payload());
-    reply.SerializeToString(&out);
-    if (!(*conn)->Send(*tag, out).ok()) return 0;
-  }
-}
 
 // The protobuf work of one 64-byte Echo call on one thread, with warm caches and no
 // transport: serialize the request into an array, parse it, copy the payload into the
@@ -292,9 +238,6 @@ void Print(const std::string& what, const Numbers& n, const Numbers* floor) {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
-  if (!absl::GetFlag(FLAGS_serve_proto_floor).empty()) {
-    return ferry::ServeProtoFloor(absl::GetFlag(FLAGS_serve_proto_floor));
-  }
   if (absl::GetFlag(FLAGS_pin)) ferry::Pin(0);
   if (!absl::GetFlag(FLAGS_connect).empty()) {
     ferry::FerryEcho echo("");
@@ -308,13 +251,11 @@ int main(int argc, char** argv) {
        absl::StrSplit(absl::GetFlag(FLAGS_wakes), ',', absl::SkipEmpty())) {
     const std::string options = absl::StrCat("?wake=", wake);
     ferry::RawEcho raw(absl::StrCat("shm://rpcpp-raw-", token, "-", n++, options));
-    ferry::ProtoFloorEcho proto(absl::StrCat("shm://rpcpp-proto-", token, "-", n++, options));
     ferry::FerryEcho rpc(absl::StrCat("shm://rpcpp-", token, "-", n++, options));
-    const std::vector<ferry::Numbers> r = ferry::MeasureInTurns(
-        {ferry::SideOf(raw), ferry::SideOf(proto), ferry::SideOf(rpc)});
+    const std::vector<ferry::Numbers> r =
+        ferry::MeasureInTurns({ferry::SideOf(raw), ferry::SideOf(rpc)});
     ferry::Print(absl::StrCat("raw ring  wake=", wake), r[0], nullptr);
-    ferry::Print(absl::StrCat("raw+proto wake=", wake), r[1], &r[0]);
-    ferry::Print(absl::StrCat("ferry rpc wake=", wake), r[2], &r[0]);
+    ferry::Print(absl::StrCat("ferry rpc wake=", wake), r[1], &r[0]);
     const double proto_ns = ferry::ProtobufWorkNs();
     std::printf("protobuf work alone (one thread, in place): %.0f ns; raw + that = %.2fx raw\n",
                 proto_ns, (r[0].p50_us * 1e3 + proto_ns) / (r[0].p50_us * 1e3));
