@@ -242,23 +242,32 @@ TEST_F(FerryBenchE2eTest, TheProtobufRowsRunOnEveryKindOfMechanism) {
 // --serve on one side, --connect on the other (here both on loopback): the raw and rawpb
 // peers are found on the ports after Ferry's, as --serve placed them.
 TEST_F(FerryBenchE2eTest, ServeAndConnectFindEveryPeer) {
-  const pid_t server = SpawnBench({"--serve=tcp://127.0.0.1:0", "--serve_impl=ferry,raw,rawpb"},
-                                  dir_, "serve_");
-  ASSERT_GT(server, 0);
+  // With port 0, --serve puts the other peers on the ports after the one Ferry got, and
+  // another process on the machine may hold one of them: --serve then exits, and the
+  // test starts it again (a few times) rather than fail on someone else's socket.
+  pid_t server = -1;
   std::string ferry_address;
-  for (int i = 0; i < 400; ++i) {  // up to 20 s for three "serving" lines
-    const std::string lines = ReadFile(dir_ + "/serve_out");
-    size_t count = 0;
-    for (size_t at = lines.find("serving "); at != std::string::npos;
-         at = lines.find("serving ", at + 1)) {
-      ++count;
+  for (int attempt = 0; attempt < 5 && ferry_address.empty(); ++attempt) {
+    server = SpawnBench({"--serve=tcp://127.0.0.1:0", "--serve_impl=ferry,raw,rawpb"}, dir_,
+                        "serve_");
+    ASSERT_GT(server, 0);
+    for (int i = 0; i < 400; ++i) {  // up to 20 s for three "serving" lines
+      const std::string lines = ReadFile(dir_ + "/serve_out");
+      size_t count = 0;
+      for (size_t at = lines.find("serving "); at != std::string::npos;
+           at = lines.find("serving ", at + 1)) {
+        ++count;
+      }
+      const std::string prefix = "serving ferry on ";
+      if (const size_t at = lines.find(prefix); count >= 3 && at != std::string::npos) {
+        ferry_address =
+            lines.substr(at + prefix.size(), lines.find('\n', at) - at - prefix.size());
+        break;
+      }
+      int exited = 0;
+      if (waitpid(server, &exited, WNOHANG) == server) break;  // gave up: try again
+      usleep(50000);
     }
-    const std::string prefix = "serving ferry on ";
-    if (const size_t at = lines.find(prefix); count >= 3 && at != std::string::npos) {
-      ferry_address = lines.substr(at + prefix.size(), lines.find('\n', at) - at - prefix.size());
-      break;
-    }
-    usleep(50000);
   }
   ASSERT_FALSE(ferry_address.empty()) << ReadFile(dir_ + "/serve_out") << "\n"
                                       << ReadFile(dir_ + "/serve_err");
