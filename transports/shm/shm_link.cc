@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "transports/shm/hangup_watch.h"
 
 namespace ferry::shm {
 
@@ -57,6 +58,21 @@ Link::Link(Endpoint endpoint) : ep_(std::move(endpoint)) {
   in_space_bell_.waiter_pid = ep_.peer_pid;
   in_space_bell_.event_fd = efd(in_base + 1);
 
+  // Futex and signal sleepers cannot watch the socket themselves: the process's watch
+  // thread wakes them on a hang-up. Then, as with eventfd (whose ppoll includes the
+  // socket), their sleep slices are only a backstop and may be long, and an idle
+  // connection makes no wake-ups. Signals from a peer of another uid may be refused
+  // (EPERM) and then only the slice ends a sleep: keep it short there.
+  if (ep_.wake == WakeMode::kFutex || ep_.wake == WakeMode::kSignal) {
+    hangup_watch_ = HangupWatch::Watch(ep_.socket.get(), &Link::OnHangup, this);
+  }
+  const bool hangup_wakes = ep_.wake == WakeMode::kEventFd || hangup_watch_ != 0;
+  const bool doorbells_may_fail = ep_.wake == WakeMode::kSignal && ep_.peer_uid != ::geteuid();
+  if (hangup_wakes && !doorbells_may_fail) {
+    in_data_bell_.slice_ns = kBackstopBlockSliceNs;
+    out_space_bell_.slice_ns = kBackstopBlockSliceNs;
+  }
+
   release_batch_ = cap / 4;
   // An eighth of the ring (at least 16 KiB): big enough that the per-piece publish and
   // possible wake-up are noise next to the copy, small enough for reader and writer to
@@ -64,10 +80,25 @@ Link::Link(Endpoint endpoint) : ep_(std::move(endpoint)) {
   publish_chunk_ = std::max<uint64_t>(cap / 8, std::min<uint64_t>(cap, 16 << 10));
 }
 
+Link::~Link() {
+  // Before the socket is closed and the segment unmapped (the members go after this).
+  HangupWatch::Unwatch(hangup_watch_);
+}
+
+void Link::OnHangup(void* arg) {
+  Link* link = static_cast<Link*>(arg);
+  link->hung_up_.store(true, std::memory_order_release);
+  // The flag before our waiters' `waiting` (see Wait()): either a waiter's re-check of
+  // stop(false) sees it or the wake below reaches the waiter.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  Wake(*link->in_data_, link->in_data_bell_);
+  Wake(*link->out_space_, link->out_space_bell_);
+}
+
 bool Link::Stop(bool slow, bool ring_corrupt) {
   if (closed_.load(std::memory_order_acquire) || ring_corrupt) return true;
   if (peer_closed_->load(std::memory_order_acquire) != 0) return true;
-  if (hung_up_.load(std::memory_order_relaxed)) return true;
+  if (hung_up_.load(std::memory_order_acquire)) return true;
   if (!slow) return false;
   pollfd p{ep_.socket.get(), POLLRDHUP, 0};
   if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)) != 0) {
@@ -138,6 +169,9 @@ Link::Io Link::Write(const char* p, uint64_t n, int64_t deadline_ns, bool* publi
 void Link::Shutdown() {
   if (closed_.exchange(true, std::memory_order_acq_rel)) return;
   my_closed_->store(1, std::memory_order_release);
+  // The flags before the waiters' `waiting` words (see Wait()): a waiter about to sleep
+  // either sees a flag in its stop(false) re-check or gets one of these wakes.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   // Unconditional wakes: our own waiters (blocked Receive/Send on other threads) and the
   // peer's. A wake nobody waits for costs one system call, once.
   Wake(*in_data_, in_data_bell_);

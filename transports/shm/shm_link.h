@@ -11,9 +11,11 @@
 //
 // Liveness: the peer is gone when its closed flag in the segment is set (it called
 // Shutdown) or the rendezvous socket reports a hang-up (it closed the socket or its
-// process died). The flag costs one load of a line that stays in the cache; the socket
-// is polled (one system call) only by waits, between blocking slices or every few ms of
-// spinning, and once by a wait whose deadline has already passed.
+// process died). The flag costs one load of a line that stays in the cache. A hang-up
+// wakes a sleeping waiter: eventfd waiters poll the socket in the same ppoll, futex and
+// signal waiters are woken by the process's HangupWatch (hangup_watch.h). Besides, the
+// socket is polled (one system call) by spinners every few ms, by sleepers whose
+// backstop slice ran out, and once by a wait whose deadline has already passed.
 //
 // Threading: one writer thread (Write/Publish/WaitWritable) and one reader thread
 // (WaitReadable/Release) at a time; Shutdown() from any thread at any time. The owner
@@ -50,7 +52,7 @@ class Link {
   explicit Link(Endpoint endpoint);
   // Unmaps the segment and closes the descriptors. Does not Shutdown(): an owner that
   // destroys a Link without Shutdown() first leaves the peer to notice the hang-up.
-  ~Link() = default;
+  ~Link();
   Link(const Link&) = delete;
   Link& operator=(const Link&) = delete;
 
@@ -104,6 +106,8 @@ class Link {
  private:
   // For Wait(): true once the wait must end (closed, peer gone, or `ring_corrupt`).
   bool Stop(bool slow, bool ring_corrupt);
+  // HangupWatch's callback (on its thread): marks the peer gone and wakes our waiters.
+  static void OnHangup(void* link);
   Io Outcome(WaitResult r, bool ring_corrupt) const;
 
   Endpoint ep_;
@@ -128,6 +132,7 @@ class Link {
 
   std::atomic<bool> closed_{false};
   std::atomic<bool> hung_up_{false};
+  uint64_t hangup_watch_ = 0;  // HangupWatch handle; 0: not watched
   std::once_flag refusal_once_;
   absl::Status refusal_;
 };

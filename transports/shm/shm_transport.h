@@ -31,8 +31,9 @@
 //   untrusted uid. It returns once the segment is handed over, without waiting for the
 //   server to Accept(); a refusal surfaces as UNAVAILABLE (with the server's reason) on the
 //   connection's first wait.
-// Peer death: a waiting side notices a peer killed with SIGKILL within ~250 ms (the
-//   rendezvous socket's hang-up, checked between blocking slices; at once with eventfd).
+// Peer death: a waiting side notices a peer killed with SIGKILL at once: the rendezvous
+//   socket's hang-up wakes it (eventfd: its own ppoll; futex, signal: the process's
+//   HangupWatch thread); spinners poll the socket every 2 ms.
 // PeerDescription(): "shm://name pid=<pid> uid=<uid> backing=memfd wake=futex ring=<n>".
 //
 // Stateless and thread-safe.

@@ -18,10 +18,13 @@
 // of a cache line that stays shared, and makes no system call. Busy-spin mode has no
 // sleeper, so it skips even the fence.
 //
-// A wait never blocks unboundedly: it blocks in slices of at most kBlockSliceNs and calls
-// `stop(true)` after each slice that ran out, which lets the caller notice deadlines, Close() and a
-// peer that died without saying so (SIGKILL). Spinning calls `stop(false)` (cheap: shared flags
-// only) every few dozen iterations and `stop(true)` every kSpinSlowCheckNs.
+// A wait never blocks unboundedly: it blocks until its deadline in slices of at most
+// Doorbell::slice_ns and calls `stop(true)` after each slice that ran out, which lets the
+// caller notice a peer that died without saying so (SIGKILL) if nothing woke it for that.
+// Whoever sets a condition stop() tests (Close(), the peer's closed flag, a hang-up) sets
+// it, issues a seq_cst fence, then Wake()s: the sleeper re-checks stop(false) after its
+// own fence, so that wake-up is not lost either. Spinning calls `stop(false)` (cheap:
+// shared flags only) every few dozen iterations and `stop(true)` every kSpinSlowCheckNs.
 //
 // Signals: the waiting thread blocks `signo` in its own signal mask (once, and leaves it
 // blocked), publishes its kernel thread id as the token and sleeps in sigtimedwait(2);
@@ -66,6 +69,15 @@ enum class WakeMode : uint8_t {
 };
 inline constexpr int kWakeModeCount = 4;
 
+// Longest a waiter blocks before it re-checks stop(true) (Doorbell::slice_ns). A waiter
+// that nothing else wakes on the peer's hang-up must poll for it: the short slice bounds
+// how late a silent peer death (SIGKILL) is then noticed. A waiter that is woken on a
+// hang-up (eventfd's ppoll watches the socket; futex and signal waiters have the
+// process's HangupWatch) needs the slice only as a backstop, and an idle connection then
+// costs no wake-ups.
+inline constexpr int64_t kBlockSliceNs = 250'000'000;          // 250 ms
+inline constexpr int64_t kBackstopBlockSliceNs = 5'000'000'000;  // 5 s
+
 // How one side waits on, and rings, one WaitWord. Plain values; cheap to copy.
 struct Doorbell {
   WakeMode mode = WakeMode::kFutex;
@@ -79,6 +91,9 @@ struct Doorbell {
   pid_t waiter_pid = 0;
   // kSignal: the real-time signal used as the doorbell.
   int signo = 0;
+  // The waiter's longest sleep before it runs stop(true): kBlockSliceNs, or
+  // kBackstopBlockSliceNs when a hang-up of the peer wakes it.
+  int64_t slice_ns = kBlockSliceNs;
 };
 
 // Adaptive spinning, per waiter (plain local state, owned by the one thread that waits at
@@ -96,9 +111,6 @@ struct SpinBudget {
 inline constexpr int64_t kMinSpinNs = 500;
 inline constexpr uint32_t kSpinProbeInterval = 16;
 
-// Longest a waiter blocks before it re-checks stop(true). Bounds how late a silent peer
-// death (SIGKILL) is noticed by the futex and signal modes.
-inline constexpr int64_t kBlockSliceNs = 250'000'000;  // 250 ms
 // How often a spinning waiter calls stop(true) (and, in kSpin mode, yields the CPU once).
 inline constexpr int64_t kSpinSlowCheckNs = 2'000'000;  // 2 ms
 
@@ -235,7 +247,7 @@ WaitResult Wait(WaitWord& w, const Doorbell& bell, int64_t deadline_ns, Ready&& 
   // Phase 2: announce, re-check, sleep; in slices, so stop(true) runs regularly. Only a
   // slice that ran out (nobody woke us) is followed by stop(true): a wait that is woken in
   // time makes no system call besides its sleep and its wake-up. A peer that died before
-  // we went to sleep is therefore noticed one slice later, well within a second.
+  // we went to sleep is therefore noticed at its hang-up's wake-up or one slice later.
   internal::PrepareToBlock(bell);
   const uint32_t token = internal::WaiterToken(bell);
   bool slice_ran_out = false;
@@ -248,12 +260,18 @@ WaitResult Wait(WaitWord& w, const Doorbell& bell, int64_t deadline_ns, Ready&& 
       w.waiting.store(0, std::memory_order_relaxed);
       return WaitResult::kReady;
     }
+    // A stop condition set (before a fence) by a thread that then found `waiting` still 0
+    // and so sent no wake-up: seen here.
+    if (stop(false)) {
+      w.waiting.store(0, std::memory_order_relaxed);
+      return stopped();
+    }
     now = NowNs();
     if (now >= deadline_ns) {
       w.waiting.store(0, std::memory_order_relaxed);
       return WaitResult::kTimedOut;
     }
-    const int64_t slice_end = std::min(deadline_ns, SaturatingAdd(now, kBlockSliceNs));
+    const int64_t slice_end = std::min(deadline_ns, SaturatingAdd(now, bell.slice_ns));
     const bool hung_up = internal::BlockOnce(w, bell, seq, slice_end);
     w.waiting.store(0, std::memory_order_relaxed);
     if (ready()) return WaitResult::kReady;
