@@ -47,7 +47,9 @@ class ShmTransportTest : public testing::Test {
 constexpr uid_t kNobody = 65534;
 
 // Starts `fn` in a child process running as uid/gid 65534; its return value is the exit
-// code. Forked before the caller starts any thread, so the child inherits no held lock.
+// code. The caller starts no thread of its own before; the shm hang-up watch thread that
+// earlier tests started may exist, and its fork handlers leave the child a lock-free
+// start (the child's first connection starts a watch of its own).
 pid_t StartAsNobody(const std::function<int()>& fn) {
   const pid_t pid = ::fork();
   if (pid == 0) {
