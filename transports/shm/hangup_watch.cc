@@ -48,7 +48,9 @@ void* Run(void* p) {
     for (int i = 0; i < n; ++i) {
       // A handle that is gone was unwatched after epoll_wait returned (its fd number may
       // already name another socket): handles, not fds, identify the entries.
-      auto it = w->entries.find(events[i].data.u64);
+      // (A copy: epoll_event is packed on x86-64, so its u64 may be misaligned.)
+      const uint64_t handle = events[i].data.u64;
+      auto it = w->entries.find(handle);
       if (it == w->entries.end()) continue;
       ::epoll_ctl(w->epfd, EPOLL_CTL_DEL, it->second.fd, nullptr);
       it->second.on_hangup(it->second.arg);
