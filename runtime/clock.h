@@ -21,22 +21,17 @@ inline absl::Time Now() {
   return absl::TimeFromTimespec(ts);
 }
 
-// The wall-clock time as of the last timer tick (up to a few ms old): for deadlines of
-// seconds that only bound a wait.
-inline absl::Time CoarseNow() {
-  timespec ts;
-  ::clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-  return absl::TimeFromTimespec(ts);
-}
-
-// CoarseNow() + `seconds`, without absl's out-of-line Time arithmetic (for bounds
-// computed once per call).
+// The wall-clock time as of the last timer tick (up to a few ms old), plus `seconds`
+// (added to the timespec, without absl's out-of-line Time arithmetic): for deadlines of
+// seconds that only bound a wait, computed once per call.
 inline absl::Time CoarseNowPlusSeconds(int seconds) {
   timespec ts;
   ::clock_gettime(CLOCK_REALTIME_COARSE, &ts);
   ts.tv_sec += seconds;
   return absl::TimeFromTimespec(ts);
 }
+
+inline absl::Time CoarseNow() { return CoarseNowPlusSeconds(0); }
 
 }  // namespace ferry::internal
 

@@ -50,6 +50,13 @@ struct Counter {
   }
 };
 
+// A socket pair whose first end is watched, reporting to `counter`.
+struct Watched {
+  Pair pair;
+  Counter counter;
+  const uint64_t handle = HangupWatch::Watch(pair.mine, &Counter::Callback, &counter);
+};
+
 // Polls `pred` for up to 10 s (the watch reports within microseconds; the bound is only
 // there so that a broken watch fails the test instead of hanging it).
 template <typename Pred>
@@ -63,39 +70,33 @@ bool Eventually(Pred pred) {
 }
 
 TEST(HangupWatchTest, ReportsAPeerThatClosesItsSocketOnce) {
-  Pair p;
-  Counter c;
-  const uint64_t h = HangupWatch::Watch(p.mine, &Counter::Callback, &c);
-  ASSERT_NE(h, 0u);
-  p.ClosePeer();
-  ASSERT_TRUE(Eventually([&] { return c.calls.load() == 1; }));
+  Watched w;
+  ASSERT_NE(w.handle, 0u);
+  w.pair.ClosePeer();
+  ASSERT_TRUE(Eventually([&] { return w.counter.calls.load() == 1; }));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_EQ(c.calls.load(), 1) << "a hang-up is reported once";
-  HangupWatch::Unwatch(h);  // after the report: fine
+  EXPECT_EQ(w.counter.calls.load(), 1) << "a hang-up is reported once";
+  HangupWatch::Unwatch(w.handle);  // after the report: fine
 }
 
 TEST(HangupWatchTest, ReportsAPeerThatShutsItsSocketDown) {
-  Pair p;
-  Counter c;
-  const uint64_t h = HangupWatch::Watch(p.mine, &Counter::Callback, &c);
-  ASSERT_NE(h, 0u);
-  ASSERT_EQ(::shutdown(p.peer, SHUT_RDWR), 0);
-  EXPECT_TRUE(Eventually([&] { return c.calls.load() == 1; }));
-  HangupWatch::Unwatch(h);
+  Watched w;
+  ASSERT_NE(w.handle, 0u);
+  ASSERT_EQ(::shutdown(w.pair.peer, SHUT_RDWR), 0);
+  EXPECT_TRUE(Eventually([&] { return w.counter.calls.load() == 1; }));
+  HangupWatch::Unwatch(w.handle);
 }
 
 TEST(HangupWatchTest, DataFromThePeerIsNotAHangup) {
-  Pair p;
-  Counter c;
-  const uint64_t h = HangupWatch::Watch(p.mine, &Counter::Callback, &c);
-  ASSERT_NE(h, 0u);
-  ASSERT_EQ(::write(p.peer, "x", 1), 1);
+  Watched w;
+  ASSERT_NE(w.handle, 0u);
+  ASSERT_EQ(::write(w.pair.peer, "x", 1), 1);
   // A hang-up after it is still reported: so the data was seen and ignored, not missed.
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_EQ(c.calls.load(), 0);
-  p.ClosePeer();
-  EXPECT_TRUE(Eventually([&] { return c.calls.load() == 1; }));
-  HangupWatch::Unwatch(h);
+  EXPECT_EQ(w.counter.calls.load(), 0);
+  w.pair.ClosePeer();
+  EXPECT_TRUE(Eventually([&] { return w.counter.calls.load() == 1; }));
+  HangupWatch::Unwatch(w.handle);
 }
 
 TEST(HangupWatchTest, OnlyTheSocketsThatHungUpAreReported) {
@@ -118,38 +119,32 @@ TEST(HangupWatchTest, OnlyTheSocketsThatHungUpAreReported) {
 }
 
 TEST(HangupWatchTest, NothingIsReportedAfterUnwatch) {
-  Pair p;
-  Counter c;
-  const uint64_t h = HangupWatch::Watch(p.mine, &Counter::Callback, &c);
-  ASSERT_NE(h, 0u);
-  HangupWatch::Unwatch(h);
-  p.ClosePeer();
+  Watched w;
+  ASSERT_NE(w.handle, 0u);
+  HangupWatch::Unwatch(w.handle);
+  w.pair.ClosePeer();
   // Another watched socket's report shows the watch thread has run since.
-  Pair q;
-  Counter d;
-  const uint64_t h2 = HangupWatch::Watch(q.mine, &Counter::Callback, &d);
-  ASSERT_NE(h2, 0u);
-  q.ClosePeer();
-  ASSERT_TRUE(Eventually([&] { return d.calls.load() == 1; }));
-  EXPECT_EQ(c.calls.load(), 0);
-  HangupWatch::Unwatch(h2);
+  Watched other;
+  ASSERT_NE(other.handle, 0u);
+  other.pair.ClosePeer();
+  ASSERT_TRUE(Eventually([&] { return other.counter.calls.load() == 1; }));
+  EXPECT_EQ(w.counter.calls.load(), 0);
+  HangupWatch::Unwatch(other.handle);
 }
 
 // Unwatch() racing with the hang-up's report: once Unwatch() returned, the callback has
 // finished and never runs again (the owner frees what it points to right after).
 TEST(HangupWatchTest, UnwatchRacingWithTheReportWaitsForIt) {
   for (int round = 0; round < 300; ++round) {
-    Pair p;
-    Counter c;
-    const uint64_t h = HangupWatch::Watch(p.mine, &Counter::Callback, &c);
-    ASSERT_NE(h, 0u);
-    std::thread closer([&] { p.ClosePeer(); });
+    Watched w;
+    ASSERT_NE(w.handle, 0u);
+    std::thread closer([&] { w.pair.ClosePeer(); });
     if (round % 2 == 0) std::this_thread::yield();
-    HangupWatch::Unwatch(h);
-    c.unwatched.store(true);
+    HangupWatch::Unwatch(w.handle);
+    w.counter.unwatched.store(true);
     closer.join();
-    ASSERT_LE(c.calls.load(), 1);
-    ASSERT_EQ(c.calls_after_unwatch.load(), 0) << "round " << round;
+    ASSERT_LE(w.counter.calls.load(), 1);
+    ASSERT_EQ(w.counter.calls_after_unwatch.load(), 0) << "round " << round;
   }
 }
 

@@ -88,11 +88,13 @@ Link::~Link() {
 void Link::OnHangup(void* arg) {
   Link* link = static_cast<Link*>(arg);
   link->hung_up_.store(true, std::memory_order_release);
-  // The flag before our waiters' `waiting` (see Wait()): either a waiter's re-check of
-  // stop(false) sees it or the wake below reaches the waiter.
+  link->WakeOwnWaitersAfterFlag();
+}
+
+void Link::WakeOwnWaitersAfterFlag() {
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  Wake(*link->in_data_, link->in_data_bell_);
-  Wake(*link->out_space_, link->out_space_bell_);
+  Wake(*in_data_, in_data_bell_);
+  Wake(*out_space_, out_space_bell_);
 }
 
 bool Link::Stop(bool slow, bool ring_corrupt) {
@@ -169,13 +171,9 @@ Link::Io Link::Write(const char* p, uint64_t n, int64_t deadline_ns, bool* publi
 void Link::Shutdown() {
   if (closed_.exchange(true, std::memory_order_acq_rel)) return;
   my_closed_->store(1, std::memory_order_release);
-  // The flags before the waiters' `waiting` words (see Wait()): a waiter about to sleep
-  // either sees a flag in its stop(false) re-check or gets one of these wakes.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
   // Unconditional wakes: our own waiters (blocked Receive/Send on other threads) and the
-  // peer's. A wake nobody waits for costs one system call, once.
-  Wake(*in_data_, in_data_bell_);
-  Wake(*out_space_, out_space_bell_);
+  // peer's (its closed flag is ours). A wake nobody waits for costs one system call, once.
+  WakeOwnWaitersAfterFlag();
   Wake(*out_data_, out_data_bell_);
   Wake(*in_space_, in_space_bell_);
   ::shutdown(ep_.socket.get(), SHUT_RDWR);

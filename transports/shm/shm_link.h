@@ -108,6 +108,10 @@ class Link {
   bool Stop(bool slow, bool ring_corrupt);
   // HangupWatch's callback (on its thread): marks the peer gone and wakes our waiters.
   static void OnHangup(void* link);
+  // After a flag Stop() tests was set: a fence, then wakes this side's two waiters. The
+  // fence orders the flag before their `waiting` words (see Wait()): a waiter about to
+  // sleep either sees the flag in its stop(false) re-check or gets the wake.
+  void WakeOwnWaitersAfterFlag();
   Io Outcome(WaitResult r, bool ring_corrupt) const;
 
   Endpoint ep_;
